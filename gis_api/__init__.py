@@ -1,0 +1,1 @@
+"""Wangge HTTP service (FastAPI)."""

@@ -1,0 +1,1 @@
+"""Wangge spatial domain: models, spatial queries and commands. Never imports FastAPI."""

@@ -1,0 +1,1 @@
+"""Grids: coverage, planning edits, codes, 四至 and sizing."""

@@ -1,0 +1,1 @@
+"""Registries of buildings, houses, households, persons, care groups, visits, tenancies, places."""

@@ -1,0 +1,1 @@
+"""Spatial helpers shared by the layers: coordinate systems, geometry checks, assignment."""

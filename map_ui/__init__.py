@@ -1,0 +1,1 @@
+"""Map pages (folium + vendored Leaflet), served by the Wangge app."""
