@@ -109,13 +109,15 @@ class Grid(CreatedAtMixin, Base):
         ForeignKey("admin_units.id", ondelete="RESTRICT"), index=True
     )
     parent_grid_code: Mapped[str | None] = mapped_column(
-        ForeignKey("grid_codes.code", ondelete="RESTRICT")
+        ForeignKey("grid_codes.code", ondelete="RESTRICT"), index=True
     )
     sizhi: Mapped[str | None] = mapped_column(Text, comment="四至: what lies E/S/W/N")
     geom = mapped_column(geometry("MULTIPOLYGON"), nullable=False)
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
 
     community: Mapped[AdminUnit] = relationship()
 

@@ -35,4 +35,6 @@ class Patrol(CreatedAtMixin, Base):
     geom = mapped_column(geometry("POINT"), nullable=True)
     answers: Mapped[dict[str, object]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     result: Mapped[str] = mapped_column(String(16), server_default=text("'ok'"))
-    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id", ondelete="SET NULL"))
+    incident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("incidents.id", ondelete="SET NULL"), index=True
+    )
