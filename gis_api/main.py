@@ -17,6 +17,7 @@ from gis_api.routes import (
     grid_validation,
     health,
     imports,
+    incidents,
     locate,
     registries,
 )
@@ -113,6 +114,7 @@ def create_app(
         imports,
         grid_validation,
         grid_plans,
+        incidents,
     ):
         app.include_router(module.router)
     map_router.mount(app)

@@ -233,6 +233,10 @@ def _remit_check(
                     "本部门未被召集参与该事件",
                     field="incident_id",
                 )
+            if summoned is False:
+                raise Conflict(
+                    "Your department has already checked in", "本部门已报到", field="action"
+                )
         elif t.department_scoped and incident.department_id != principal.department_id:
             raise Forbidden(
                 "The incident is not routed to your department",
@@ -457,9 +461,9 @@ def act(
         detail["level"] = level
     elif action == "defer":
         until = params.get("until")
-        if not isinstance(until, datetime) or until <= now:
+        if not isinstance(until, datetime) or until.tzinfo is None or until <= now:
             raise InvalidInput(
-                "until must be a time in the future", "挂账截止时间必须晚于当前时间", field="until"
+                "until must be a future time with a UTC offset", "挂账截止时间必须晚于当前时间并带时区", field="until"
             )
         values.update(deferred_until=until, deferral_approved=False)
         detail["until"] = until.isoformat()
