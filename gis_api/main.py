@@ -19,6 +19,8 @@ from gis_api.routes import (
     imports,
     incidents,
     locate,
+    open311,
+    patrols,
     registries,
 )
 from gis_api.settings import ApiSettings
@@ -115,6 +117,8 @@ def create_app(
         grid_validation,
         grid_plans,
         incidents,
+        patrols,
+        open311,
     ):
         app.include_router(module.router)
     map_router.mount(app)
