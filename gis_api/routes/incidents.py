@@ -145,9 +145,7 @@ def get_rates(
     """Rates against the targets (high 100 %, medium/low 90 %)."""
     if start.tzinfo is None or end.tzinfo is None:
         raise InvalidInput("start and end need a UTC offset", "时间需带时区", field="start")
-    return deadlines.rates(
-        session, principal, now=clock(), start=start, end=end, group_by=group_by
-    )
+    return deadlines.rates(session, principal, now=clock(), start=start, end=end, group_by=group_by)
 
 
 @router.get("/ledger", summary="日核/周调/月统 ledger, as JSON, CSV or XLSX")
@@ -185,7 +183,8 @@ def get_ledger(
 def list_rules(session: SessionDep, principal: PrincipalDep) -> list[dict[str, Any]]:
     """Every rule (configuration, no personal data)."""
     rows = session.execute(
-        select(DispatchRule, AdminUnit.code).join(AdminUnit, AdminUnit.id == DispatchRule.admin_unit_id)
+        select(DispatchRule, AdminUnit.code)
+        .join(AdminUnit, AdminUnit.id == DispatchRule.admin_unit_id)
         .order_by(DispatchRule.id)
     ).all()  # fmt: skip
     return [

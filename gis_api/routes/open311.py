@@ -17,16 +17,16 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form, Query, Request
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, aliased
 
 from gis_api.deps import PrincipalDep, SessionDep, client_ip
 from gis_api.routes.incidents import ClockDep, IncidentSettingsDep
+from layers.access import Principal
 from layers.errors import NotFound
 from layers.incidents.reporting import report
 from layers.incidents.workflow import STATUS_LABELS_ZH, visible_incidents
 from layers.models import Department, Incident, IncidentCategory
-from layers.access import Principal
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"])
 MAX_REQUESTS = 1000
@@ -156,9 +156,7 @@ def create_request(
     )  # fmt: skip
     if lat is not None and long is not None and address_string:
         session.execute(
-            Incident.__table__.update()
-            .where(Incident.id == created["id"])
-            .values(address=address_string)
+            update(Incident).where(Incident.id == created["id"]).values(address=address_string)
         )
     notice = f"已受理，预计办理时限至 {created['deadline_at'].isoformat()}"
     return [{"service_request_id": created["code"], "service_notice": notice}]

@@ -187,6 +187,9 @@ def rates(
     """
     if end <= start:
         raise InvalidInput("end must be after start", "结束时间必须晚于开始时间", field="end")
+    key: Any
+    label: Any
+    join: tuple[Any, ColumnElement[bool]]
     if group_by == "grid":
         key, label, join = Grid.code, Grid.name, (Grid, Grid.id == Incident.grid_id)
     elif group_by == "community":

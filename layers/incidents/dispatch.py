@@ -112,7 +112,9 @@ def duplicates(
 
         ids = [r.id for r in rows]
         seen = set(
-            session.scalars(select(Incident.id).where(Incident.id.in_(ids), visible_incidents(principal)))
+            session.scalars(
+                select(Incident.id).where(Incident.id.in_(ids), visible_incidents(principal))
+            )
         )
         rows = [r for r in rows if r.id in seen]
     return [

@@ -100,9 +100,7 @@ def time_limit_hours(
 
 def _check_category(session: Session, code: str) -> IncidentCategory:
     row = session.get(IncidentCategory, code)
-    has_children = session.scalar(
-        select(func.count()).where(IncidentCategory.parent_code == code)
-    )
+    has_children = session.scalar(select(func.count()).where(IncidentCategory.parent_code == code))
     if row is None or has_children:
         leaves = session.scalars(
             select(IncidentCategory.code)
@@ -210,9 +208,7 @@ def report(
 ) -> dict[str, Any]:
     """Create an incident and its first step; return :func:`get_incident` plus suggestions."""
     if principal.role not in REPORT_ROLES:
-        raise Forbidden(
-            "Your role may not report incidents", "您的角色无权上报事件", field="role"
-        )
+        raise Forbidden("Your role may not report incidents", "您的角色无权上报事件", field="role")
     _check_category(session, category_code)
     if channel not in CHANNELS:
         raise InvalidInput(
@@ -222,7 +218,8 @@ def report(
         )
     if risk_level not in RISK_LEVELS:
         raise InvalidInput(
-            "risk_level must be high, medium or low", "风险等级应为 high、medium 或 low",
+            "risk_level must be high, medium or low",
+            "风险等级应为 high、medium 或 low",
             field="risk_level",
         )
     if handled_on_spot and risk_level == "high":
@@ -238,7 +235,8 @@ def report(
         point = _point_from_address(session, principal, address)
     else:
         raise InvalidInput(
-            "Give a location: lon and lat, or an address", "请提供位置：经纬度或地址",
+            "Give a location: lon and lat, or an address",
+            "请提供位置：经纬度或地址",
             field="lon,lat",
         )
     photos = _photos(session, principal, -1, photo_ids or [])
@@ -329,9 +327,7 @@ def get_incident(
     community = aliased(AdminUnit)
     street = aliased(AdminUnit)
     name = Incident.reporter_name if view.names_full else sql_mask_name(Incident.reporter_name)
-    phone = (
-        Incident.reporter_phone if view.phones_full else sql_mask_phone(Incident.reporter_phone)
-    )
+    phone = Incident.reporter_phone if view.phones_full else sql_mask_phone(Incident.reporter_phone)
     row = session.execute(
         select(
             Incident,

@@ -207,9 +207,7 @@ def _worker_grids(session: Session, principal: Principal) -> set[int]:
     )
 
 
-def _remit_check(
-    session: Session, principal: Principal, t: Transition, incident: Incident
-) -> None:
+def _remit_check(session: Session, principal: Principal, t: Transition, incident: Incident) -> None:
     """403 when the incident is visible but not the principal's to act on."""
     if principal.role == R.grid_worker and incident.grid_id not in _worker_grids(
         session, principal
@@ -323,9 +321,7 @@ def _photos(
     """Photos the principal uploaded and not yet bound, or already bound to this incident."""
     if not photo_ids:
         return []
-    rows = list(
-        session.scalars(select(IncidentPhoto).where(IncidentPhoto.id.in_(set(photo_ids))))
-    )
+    rows = list(session.scalars(select(IncidentPhoto).where(IncidentPhoto.id.in_(set(photo_ids)))))
     ok = [
         p
         for p in rows
@@ -463,13 +459,20 @@ def act(
         until = params.get("until")
         if not isinstance(until, datetime) or until.tzinfo is None or until <= now:
             raise InvalidInput(
-                "until must be a future time with a UTC offset", "挂账截止时间必须晚于当前时间并带时区", field="until"
+                "until must be a future time with a UTC offset",
+                "挂账截止时间必须晚于当前时间并带时区",
+                field="until",
             )
         values.update(deferred_until=until, deferral_approved=False)
         detail["until"] = until.isoformat()
     elif action == "approve_deferral":
-        if incident.deferral_approved:
-            raise Conflict("The deferral is already approved", "挂账已批准", field="action")
+        if incident.deferral_approved or incident.deferred_until is None:
+            # Deferrals recorded before the workflow (demo/legacy rows) carry no date to approve.
+            raise Conflict(
+                "The deferral is already approved or has no date",
+                "挂账已批准或缺少截止时间",
+                field="action",
+            )
         values.update(deferral_approved=True, deadline_at=incident.deferred_until)
     elif action in ("reject_deferral", "resume"):
         values.update(deferred_until=None, deferral_approved=None)
@@ -486,15 +489,15 @@ def act(
         )
         step_department = principal.department_id
     elif action == "supervise":
-        level = params.get("level")
-        if level not in SUPERVISION_LEVELS[1:]:
+        mark = params.get("level")
+        if mark not in SUPERVISION_LEVELS[1:]:
             raise InvalidInput(
                 "level must be normal, yellow or red",
                 "督办等级应为 normal（一般）、yellow（黄牌）或 red（红牌）",
                 field="level",
             )
-        values["supervision"] = level
-        detail["level"] = level
+        values["supervision"] = mark
+        detail["level"] = mark
     elif action == "merge":
         into = _merge_target(session, principal, incident, params.get("into_id"))
         values["duplicate_of"] = into
@@ -524,7 +527,11 @@ def act(
 
 
 def _summon(
-    session: Session, principal: Principal, incident: Incident, params: dict[str, Any], now: datetime
+    session: Session,
+    principal: Principal,
+    incident: Incident,
+    params: dict[str, Any],
+    now: datetime,
 ) -> list[int]:
     ids = params.get("department_ids")
     if not isinstance(ids, list) or not ids:
@@ -544,25 +551,31 @@ def _summon(
     new = [d for d in depts if d not in existing]
     if not new:
         raise Conflict(
-            "Every listed department is already summoned", "所选部门均已被召集", field="department_ids"
+            "Every listed department is already summoned",
+            "所选部门均已被召集",
+            field="department_ids",
         )
     session.execute(
         insert(IncidentDepartment),
         [
-            {"incident_id": incident.id, "department_id": d, "summoned_at": now,
-             "summoned_by": principal.user_id}
+            {
+                "incident_id": incident.id,
+                "department_id": d,
+                "summoned_at": now,
+                "summoned_by": principal.user_id,
+            }
             for d in new
-        ],  # fmt: skip
+        ],
     )
     return new
 
 
-def _merge_target(
-    session: Session, principal: Principal, incident: Incident, into_id: Any
-) -> int:
+def _merge_target(session: Session, principal: Principal, incident: Incident, into_id: Any) -> int:
     if not isinstance(into_id, int) or isinstance(into_id, bool) or into_id == incident.id:
         raise InvalidInput(
-            "into_id must be the id of another incident", "请指定要合并到的另一事件", field="into_id"
+            "into_id must be the id of another incident",
+            "请指定要合并到的另一事件",
+            field="into_id",
         )
     target = session.scalars(
         select(Incident).where(Incident.id == into_id, visible_incidents(principal))

@@ -20,8 +20,8 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
-    func,
     UniqueConstraint,
+    func,
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -84,9 +84,6 @@ class Incident(CreatedAtMixin, Base):
         CheckConstraint("supervision IN ('none', 'normal', 'yellow', 'red')", name="supervision"),
         CheckConstraint(
             f"escalation_level IN ({_in(ESCALATION_LEVELS)})", name="escalation_level_known"
-        ),
-        CheckConstraint(
-            "status <> 'deferred' OR deferred_until IS NOT NULL", name="deferred_has_until"
         ),
         CheckConstraint("duplicate_of IS NULL OR duplicate_of <> id", name="not_own_duplicate"),
         *geometry_checks("incidents"),
@@ -189,7 +186,7 @@ class IncidentTimeLimit(Base):
 
 
 class DispatchRule(CreatedAtMixin, Base):
-    """Category + area → responsible department (归口管理). NULL category: any category (属地兜底)."""
+    """Category + area → responsible department (归口管理); NULL category: 属地兜底."""
 
     __tablename__ = "dispatch_rules"
     __table_args__ = (

@@ -26,7 +26,6 @@ depends_on: str | Sequence[str] | None = None
 
 INCIDENT_CHECKS = (
     ("escalation_level_known", "escalation_level IN ('grid', 'community', 'street', 'district')"),
-    ("deferred_has_until", "status <> 'deferred' OR deferred_until IS NOT NULL"),
     ("not_own_duplicate", "duplicate_of IS NULL OR duplicate_of <> id"),
 )
 

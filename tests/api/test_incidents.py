@@ -48,7 +48,9 @@ def _report(client: TestClient, headers: dict[str, str], **kw: Any) -> Any:
     return client.post("/incidents", json=body, headers=headers)
 
 
-def _act(client: TestClient, headers: dict[str, str], incident_id: int, action: str, **kw: Any) -> Any:
+def _act(
+    client: TestClient, headers: dict[str, str], incident_id: int, action: str, **kw: Any
+) -> Any:
     return client.post(f"/incidents/{incident_id}/actions/{action}", json=kw, headers=headers)
 
 
@@ -226,7 +228,9 @@ def test_duplicates_suggested_and_mergeable(
     assert far["possible_duplicates"] == []
     r = _act(client, disp, second["id"], "merge", into_id=first["id"])
     assert r.json()["status"] == "closed"
-    assert client.get(f"/incidents/{second['id']}", headers=disp).json()["duplicate_of"] == first["id"]
+    assert (
+        client.get(f"/incidents/{second['id']}", headers=disp).json()["duplicate_of"] == first["id"]
+    )
 
 
 def _png() -> bytes:

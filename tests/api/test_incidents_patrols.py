@@ -35,8 +35,11 @@ def test_patrol_failure_to_incident_due_and_coverage(client: TestClient, world: 
     r = client.post("/patrols", headers=gw, json={"place_id": school, "answers": {"x": True}})
     assert r.status_code == 422 and r.json()["field"] == "answers"
     answers = dict.fromkeys(codes, True) | {"exits_clear": False}
-    r = client.post("/patrols", headers=gw,
-                    json={"place_id": school, "answers": answers, "lon": 117.0030, "lat": 36.6080})
+    r = client.post(
+        "/patrols",
+        headers=gw,
+        json={"place_id": school, "answers": answers, "lon": 117.0030, "lat": 36.6080},
+    )
     assert r.status_code == 201, r.text
     patrol = r.json()
     assert (patrol["result"], patrol["failed"]) == ("problem", ["exits_clear"])
@@ -58,5 +61,11 @@ def test_patrol_failure_to_incident_due_and_coverage(client: TestClient, world: 
     assert cov == [{"grid_code": "370199001001001", "grid_name": "测试网格1001", "places": 1,
                     "patrolled": 1, "patrolled_enough": 0, "coverage": 0.0,
                     "month": "2026-03"}]  # fmt: skip
-    assert client.post("/patrols", headers=login(client, "t_handler"),
-                       json={"place_id": school, "answers": answers}).status_code == 403
+    assert (
+        client.post(
+            "/patrols",
+            headers=login(client, "t_handler"),
+            json={"place_id": school, "answers": answers},
+        ).status_code
+        == 403
+    )

@@ -68,8 +68,11 @@ def test_post_then_get_request(client: TestClient, world: World) -> None:
         "service.environment", "测试路3号", "已上报",
     )  # fmt: skip
     assert one[0]["lat"] == pytest.approx(36.6075) and one[0]["long"] == pytest.approx(117.015)
-    listed = client.get("/open311/v2/requests.json", headers=headers,
-                        params={"status": "open", "service_code": "service.environment"}).json()
+    listed = client.get(
+        "/open311/v2/requests.json",
+        headers=headers,
+        params={"status": "open", "service_code": "service.environment"},
+    ).json()
     jsonschema.validate(listed, _schema("Request"))
     assert [x["service_request_id"] for x in listed] == [rid]
     closed = client.get("/open311/v2/requests.json", headers=headers,
@@ -81,8 +84,11 @@ def test_unknown_request_and_bad_service(client: TestClient, world: World) -> No
     """Unknown id: 404; a group category as service_code: 422 naming the field."""
     headers = login(client, "t_dispatcher")
     assert client.get("/open311/v2/requests/NOPE.json", headers=headers).status_code == 404
-    r = client.post("/open311/v2/requests.json", headers=headers,
-                    data={"service_code": "hazard", "lat": "36.6075", "long": "117.015"})
+    r = client.post(
+        "/open311/v2/requests.json",
+        headers=headers,
+        data={"service_code": "hazard", "lat": "36.6075", "long": "117.015"},
+    )
     assert r.status_code == 422 and r.json()["field"] == "category_code"
     client.cookies.clear()  # login() also set the session cookie
     assert client.get("/open311/v2/services.json").status_code == 401

@@ -38,7 +38,9 @@ PAIRS = [(role, action) for role in Role for action in TRANSITIONS]
 
 
 def _second_department(db: Session, world: World) -> int:
-    dept = Department(code="test-police", name="测试派出所", admin_unit_id=world.units["370199001000"])
+    dept = Department(
+        code="test-police", name="测试派出所", admin_unit_id=world.units["370199001000"]
+    )
     db.add(dept)
     db.flush()
     return dept.id
@@ -123,11 +125,7 @@ def test_every_role_action_status(db: Session, world: World, role: Role, action:
         savepoint.rollback()
 
     expected = {
-        s: (
-            "403"
-            if role not in t.roles
-            else ((t.target or s) if s in t.sources else "409")
-        )
+        s: ("403" if role not in t.roles else ((t.target or s) if s in t.sources else "409"))
         for s in INCIDENT_STATUSES
     }
     assert outcomes == expected
