@@ -17,7 +17,10 @@ from gis_api.routes import (
     grid_validation,
     health,
     imports,
+    incidents,
     locate,
+    open311,
+    patrols,
     registries,
 )
 from gis_api.settings import ApiSettings
@@ -113,6 +116,9 @@ def create_app(
         imports,
         grid_validation,
         grid_plans,
+        incidents,
+        patrols,
+        open311,
     ):
         app.include_router(module.router)
     map_router.mount(app)
