@@ -181,7 +181,8 @@ def get_hotspots(
         grids.DEFAULT_SEED
     ),
 ) -> Response:
-    """Each unit with `count`, `z`, `p`, `p_norm` and `class` (hot_99 ... cold_90, none)."""
+    """Each unit with `count`, `z`, `p` (two-sided normal), `p_sim` (permutation) and `class`
+    (hot_99 ... cold_90, none)."""
     return _geojson(
         grids.hotspots(
             session,

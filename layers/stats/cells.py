@@ -317,6 +317,7 @@ def heat_cells(
     require_stats_role(principal)
     size_m = check_size(size_m)
     if source == "rollup":
+        check_rollup(flt, shape, size_m)
         counts = rollup_counts(principal, flt, size_m, None).subquery("cells")
     else:
         counts = binned_counts(metric_points(principal, flt), shape, size_m).subquery("cells")
@@ -411,6 +412,7 @@ def heat_tile(
     envelope = func.ST_TileEnvelope(z, x, y)
     grown = func.ST_Expand(envelope, 4 * size)
     if source == "rollup":
+        check_rollup(flt, shape, size)
         counts = rollup_counts(
             principal, flt, size, func.ST_Transform(grown, METRIC_SRID)
         ).subquery("cells")

@@ -15,10 +15,15 @@ Hot spots
 Getis-Ord Gi* (``esda.G_Local`` with ``star=True``, binary weights) over either the grids (queen
 contiguity of their outlines, ``libpysal.weights.Queen``) or a full lattice of square cells over
 the bbox / the user's area (queen contiguity on the lattice, ``libpysal.weights.lat2W``, zeros
-included — a hot spot is only meaningful against the empty cells around it). p-values are
-permutation pseudo p-values with a fixed seed, so an answer is reproducible. A unit is
-``hot_99`` / ``hot_95`` / ``hot_90`` when z > 0 and p ≤ 0.01 / 0.05 / 0.10, ``cold_*`` likewise
-for z < 0, else ``none``.
+included — a hot spot is only meaningful against the empty cells around it).
+
+Two p-values are returned. ``p`` is the two-sided normal p-value of the Gi* z-score, and the
+classes follow it as in the usual hot-spot analysis (ArcGIS "Hot Spot Analysis"): a unit is
+``hot_99`` / ``hot_95`` / ``hot_90`` when z > 0 and p ≤ 0.01 / 0.05 / 0.10 (|z| ≥ 2.58 / 1.96 /
+1.65), ``cold_*`` likewise for z < 0, else ``none``. ``p_sim`` is esda's conditional-permutation
+pseudo p-value (one-sided, seeded, so reproducible): it asks whether a unit's *neighbours* are
+unusual given its own value, so a peak confined to one cell among empty neighbours has a small
+``p`` but not a small ``p_sim``. Both are reported; the classes use ``p``.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import warnings
 from typing import Any, Literal
 
 import numpy as np
+from scipy.stats import norm
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -158,9 +164,10 @@ def classify(z: float, p: float) -> str:
 def getis_ord(
     counts: np.ndarray, weights: Any, *, permutations: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Gi* z-scores, permutation p-values and analytic p-values of ``counts``.
+    """Gi* z-scores, two-sided normal p-values and permutation pseudo p-values of ``counts``.
 
     A constant field has no hot spots: z = 0, p = 1 everywhere (esda would divide by zero).
+    ``counts`` are ordered as the ids of ``weights`` (a libpysal ``W``).
     """
     from esda.getisord import G_Local
 
@@ -171,7 +178,13 @@ def getis_ord(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         g = G_Local(y, weights, transform="B", permutations=permutations, star=True, seed=seed)
-    return np.asarray(g.Zs), np.asarray(g.p_sim), np.asarray(g.p_norm)
+    z = np.asarray(g.Zs, dtype=float)
+    p_sim = np.asarray(g.p_sim, dtype=float)
+    # A unit whose neighbourhood is the whole study area has no defined z (0/0): report 0, p 1.
+    undefined = ~np.isfinite(z)
+    z[undefined] = 0.0
+    p_sim[~np.isfinite(p_sim)] = 1.0
+    return z, 2.0 * norm.sf(np.abs(z)), p_sim
 
 
 def _check_hotspot_args(permutations: int) -> None:
@@ -195,7 +208,8 @@ def hotspots(
 ) -> dict[str, Any]:
     """Gi* hot and cold spots over grids or square cells, as a FeatureCollection.
 
-    Every feature has ``count``, ``z``, ``p`` (permutation), ``p_norm`` (analytic) and ``class``.
+    Every feature has ``count``, ``z``, ``p`` (two-sided normal), ``p_sim`` (permutation) and
+    ``class``.
     For ``unit="cell"`` only cells with incidents or a significant class are returned (the
     lattice itself, zeros included, enters the statistic).
     """
@@ -233,12 +247,12 @@ def _grid_hotspots(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # islands (grids without neighbours) are allowed
         weights = Queen.from_iterable(shapes)
-    z, p, p_norm = getis_ord(counts, weights, permutations=permutations, seed=seed)
+    z, p, p_sim = getis_ord(counts, weights, permutations=permutations, seed=seed)
     for k, f in enumerate(features):
         f["properties"].update(
             z=round(float(z[k]), 4),
             p=float(p[k]),
-            p_norm=float(p_norm[k]),
+            p_sim=float(p_sim[k]),
             **{"class": classify(float(z[k]), float(p[k]))},
         )
     return _result(features, unit="grid", permutations=permutations, seed=seed)
@@ -284,7 +298,7 @@ def _cell_hotspots(
             grid[j - j0, i - i0] = n
     weights = lat2W(nrows, ncols, rook=False)
     flat = grid.ravel()  # row-major: id = row * ncols + col, as lat2W numbers them
-    z, p, p_norm = getis_ord(flat, weights, permutations=permutations, seed=seed)
+    z, p, p_sim = getis_ord(flat, weights, permutations=permutations, seed=seed)
     classes = [classify(float(z[k]), float(p[k])) for k in range(flat.size)]
     keep = [k for k in range(flat.size) if flat[k] > 0 or classes[k] != "none"]
     outlines: dict[tuple[int, int], str] = {}
@@ -311,7 +325,7 @@ def _cell_hotspots(
                     "count": int(flat[k]),
                     "z": round(float(z[k]), 4),
                     "p": float(p[k]),
-                    "p_norm": float(p_norm[k]),
+                    "p_sim": float(p_sim[k]),
                     "class": classes[k],
                 },
             }
