@@ -1,0 +1,44 @@
+"""``wangge stats``: maintenance of the statistics rollup.
+
+``wangge stats refresh`` recomputes the materialized view ``incident_heat_rollup`` (see
+:mod:`layers.stats.cells`); schedule it (cron, systemd timer) as often as the dispatch centre
+needs the rollup fresh. Tests hand in their own session through ``ctx.obj = {"session": ...}``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from sqlalchemy import text
+
+from layers.spatial.cli import _transaction
+
+app = typer.Typer(help="Incident statistics (事件统计).", no_args_is_help=True)
+console = Console()
+
+
+@app.command("refresh")
+def refresh(
+    ctx: typer.Context,
+    concurrently: Annotated[
+        bool,
+        typer.Option(
+            "--concurrently/--blocking",
+            help="CONCURRENTLY keeps the rollup readable while it is recomputed",
+        ),
+    ] = True,
+) -> None:
+    """Recompute the heat rollup (counts per 250 m cell, month, category, community)."""
+    from layers.stats.cells import ROLLUP_VIEW, refresh_rollup
+
+    started = time.perf_counter()
+    with _transaction(ctx, commit=True) as session:
+        refresh_rollup(session, concurrently=concurrently)
+        rows = session.scalar(text(f"SELECT count(*) FROM {ROLLUP_VIEW}"))  # noqa: S608
+    console.print(
+        f"incident_heat_rollup: {rows} rows in {time.perf_counter() - started:.2f} s "
+        f"（热力预聚合已刷新）"
+    )
