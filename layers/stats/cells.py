@@ -24,7 +24,8 @@ Sources
 -------
 ``live`` bins the filtered incidents at request time (``ST_Transform`` of each point, then an
 arithmetic GROUP BY). ``rollup`` reads the materialized view ``incident_heat_rollup``: counts per
-250 m square, month (Asia/Shanghai), category and community, refreshed by
+250 m square, month (Asia/Shanghai), category and community — or, without a category filter,
+``incident_heat_rollup_all``, the same summed over categories — refreshed by
 :func:`refresh_rollup`. It answers square cells whose size is a multiple of 250 m, for whole
 months and without a status filter; a cell of k·250 m is the exact sum of k² rollup cells.
 The rollup can only keep whole 250 m cells: with a bbox it counts the cells that touch it.
@@ -81,6 +82,16 @@ rollup = table(
     column("community_id", Integer),
     column("n", Integer),
 )
+# The same summed over categories, for requests without a category filter.
+rollup_all = table(
+    "incident_heat_rollup_all",
+    column("cell_i", Integer),
+    column("cell_j", Integer),
+    column("month", Date),
+    column("community_id", Integer),
+    column("n", Integer),
+)
+ROLLUP_VIEWS = ("incident_heat_rollup", "incident_heat_rollup_all")
 
 #: The metric CRS of the cell lattice (see the module docstring).
 METRIC_SRID = 4527
@@ -97,7 +108,6 @@ MAX_CELLS = 100_000
 
 #: Side of the rollup's square cells, metres.
 ROLLUP_CELL_M = 250
-ROLLUP_VIEW = "incident_heat_rollup"
 
 #: MVT extent and buffer (tile units).
 MVT_EXTENT = 4096
@@ -185,9 +195,12 @@ def metric_points(principal: Principal, flt: StatsFilter, *extra: ColumnElement[
 
 
 def refresh_rollup(session: Session, *, concurrently: bool = True) -> None:
-    """Recompute ``incident_heat_rollup`` (CONCURRENTLY keeps it readable meanwhile)."""
+    """Recompute the rollup views (CONCURRENTLY keeps them readable meanwhile), then ANALYZE
+    them: a view refreshed without statistics gets row estimates of 1 and poor plans."""
     mode = "CONCURRENTLY " if concurrently else ""
-    session.execute(text(f"REFRESH MATERIALIZED VIEW {mode}{ROLLUP_VIEW}"))
+    for view in ROLLUP_VIEWS:  # the second is built from the first
+        session.execute(text(f"REFRESH MATERIALIZED VIEW {mode}{view}"))
+        session.execute(text(f"ANALYZE {view}"))
 
 
 def _month_start(value: datetime) -> bool:
@@ -245,16 +258,17 @@ def rollup_counts(
     require_stats_role(principal)
     check_rollup(flt, "square", size_m)
     k = int(size_m // ROLLUP_CELL_M)
+    source = rollup if flt.categories else rollup_all
     conditions: list[ColumnElement[bool]] = [
-        rollup.c.community_id.in_(
+        source.c.community_id.in_(
             select(AdminUnit.id).where(AdminUnit.code.startswith(principal.area_prefix))
         )
     ]
     tz = ZoneInfo(STATS_TIMEZONE)
     if flt.start is not None:
-        conditions.append(rollup.c.month >= flt.start.astimezone(tz).date())
+        conditions.append(source.c.month >= flt.start.astimezone(tz).date())
     if flt.end is not None:
-        conditions.append(rollup.c.month < flt.end.astimezone(tz).date())
+        conditions.append(source.c.month < flt.end.astimezone(tz).date())
     if flt.categories:
         conditions.append(category_match(rollup.c.category_code, flt.categories))
     boxes: list[ColumnElement[Any]] = []
@@ -265,20 +279,23 @@ def rollup_counts(
     for box in boxes:
         conditions.append(
             and_(
-                rollup.c.cell_i.between(
+                source.c.cell_i.between(
                     cast(func.floor(func.ST_XMin(box) / ROLLUP_CELL_M), Integer),
                     cast(func.floor(func.ST_XMax(box) / ROLLUP_CELL_M), Integer),
                 ),
-                rollup.c.cell_j.between(
+                source.c.cell_j.between(
                     cast(func.floor(func.ST_YMin(box) / ROLLUP_CELL_M), Integer),
                     cast(func.floor(func.ST_YMax(box) / ROLLUP_CELL_M), Integer),
                 ),
             )
         )
-    i = cast(func.floor(rollup.c.cell_i / float(k)), Integer)
-    j = cast(func.floor(rollup.c.cell_j / float(k)), Integer)
+    i: Any = source.c.cell_i
+    j: Any = source.c.cell_j
+    if k > 1:
+        i = cast(func.floor(i / float(k)), Integer)
+        j = cast(func.floor(j / float(k)), Integer)
     return (
-        select(i.label("i"), j.label("j"), cast(func.sum(rollup.c.n), Integer).label("n"))
+        select(i.label("i"), j.label("j"), cast(func.sum(source.c.n), Integer).label("n"))
         .where(*conditions)
         .group_by(i, j)
     )

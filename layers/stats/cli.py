@@ -31,14 +31,15 @@ def refresh(
         ),
     ] = True,
 ) -> None:
-    """Recompute the heat rollup (counts per 250 m cell, month, category, community)."""
-    from layers.stats.cells import ROLLUP_VIEW, refresh_rollup
+    """Recompute the heat rollups (counts per 250 m cell, month, (category,) community)."""
+    from layers.stats.cells import ROLLUP_VIEWS, refresh_rollup
 
     started = time.perf_counter()
     with _transaction(ctx, commit=True) as session:
         refresh_rollup(session, concurrently=concurrently)
-        rows = session.scalar(text(f"SELECT count(*) FROM {ROLLUP_VIEW}"))  # noqa: S608
-    console.print(
-        f"incident_heat_rollup: {rows} rows in {time.perf_counter() - started:.2f} s "
-        f"（热力预聚合已刷新）"
-    )
+        rows = {
+            view: session.scalar(text(f"SELECT count(*) FROM {view}"))  # noqa: S608
+            for view in ROLLUP_VIEWS
+        }
+    sizes = ", ".join(f"{view}: {n} rows" for view, n in rows.items())
+    console.print(f"{sizes}; {time.perf_counter() - started:.2f} s（热力预聚合已刷新）")

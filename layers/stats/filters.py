@@ -126,12 +126,16 @@ def parse_bbox(text: str | None) -> BBox | None:
 def incident_conditions(principal: Principal, flt: StatsFilter) -> list[ColumnElement[bool]]:
     """The where-clause (as a list to AND) of the incidents a principal's statistic counts.
 
-    The bbox test is ``geom && envelope`` (index-backed; a point on the bbox edge counts).
+    The bbox test is ``ST_Intersects(geom, envelope)``: index-backed, exact, and a point on the
+    bbox edge counts. (``&&`` alone compares the index's float4 boxes, rounded outward, and lets
+    in points up to about a metre outside the bbox; the count would then not match the bbox.)
     """
     require_stats_role(principal)
     conditions: list[ColumnElement[bool]] = [area_filter("incidents", principal)]
     if flt.bbox is not None:
-        conditions.append(Incident.geom.op("&&")(func.ST_MakeEnvelope(*flt.bbox, STORAGE_SRID)))
+        conditions.append(
+            func.ST_Intersects(Incident.geom, func.ST_MakeEnvelope(*flt.bbox, STORAGE_SRID))
+        )
     if flt.start is not None:
         conditions.append(Incident.reported_at >= flt.start)
     if flt.end is not None:

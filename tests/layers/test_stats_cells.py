@@ -36,7 +36,7 @@ def count_in(db: Session, bbox: tuple[float, float, float, float], **where: obje
     """Incidents of the test district inside a bbox, counted directly."""
     q = select(func.count()).where(
         Incident.code.like("T-INC-%"),
-        Incident.geom.op("&&")(func.ST_MakeEnvelope(*bbox, 4326)),
+        func.ST_Intersects(Incident.geom, func.ST_MakeEnvelope(*bbox, 4326)),
     )
     for name, value in where.items():
         q = q.where(getattr(Incident, name) == value)
