@@ -212,7 +212,7 @@ def main(
             session.commit()
             rows.append(
                 (
-                    "refresh rollup (250 m x month x category x community)",
+                    "refresh both rollup views + ANALYZE (not compared)",
                     time.perf_counter() - started,
                     "",
                 )
