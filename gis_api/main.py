@@ -22,6 +22,7 @@ from gis_api.routes import (
     open311,
     patrols,
     registries,
+    stats,
 )
 from gis_api.settings import ApiSettings
 from layers.db import make_engine, make_sessionmaker
@@ -119,6 +120,7 @@ def create_app(
         incidents,
         patrols,
         open311,
+        stats,
     ):
         app.include_router(module.router)
     map_router.mount(app)
