@@ -34,6 +34,7 @@ run:
 	$(BOOTSTRAP) $(DB)
 	$(call with_env,$(DB)) $(VENV)/alembic upgrade head
 	$(call with_env,$(DB)) $(VENV)/wangge demo load --if-empty
+	$(call with_env,$(DB)) $(VENV)/wangge stats refresh
 	@printf '\n==> Wangge on %s\n    Map:      %s/map/\n    API docs: %s/docs\n' "$(URL)" "$(URL)" "$(URL)"
 	@if [ -f docs/DEMO_USERS.md ]; then printf '\n==> Demo logins (docs/DEMO_USERS.md)\n'; cat docs/DEMO_USERS.md; fi
 	@printf '\n==> Serving in the foreground (Ctrl-C stops)\n'

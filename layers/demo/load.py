@@ -24,6 +24,7 @@ from layers.demo.constants import DISTRICT_CODE, STREET_CODE, STREET_PREFIX
 from layers.demo.dataset import DemoDataset, Table
 from layers.errors import WanggeError
 from layers.spatial.assign import assign_all
+from layers.stats.cells import refresh_rollup
 
 #: Called while loading: (table, rows written so far, rows of the table).
 LoadProgress = Callable[[str, int, int], None]
@@ -158,6 +159,10 @@ def load_demo(
     t = time.perf_counter()
     session.execute(text("ANALYZE " + ", ".join(DEMO_TABLES)))
     seconds["analyze"] = time.perf_counter() - t
+    # The dispatcher's heatmap reads the incident rollup; a fresh demo must show in it at once.
+    t = time.perf_counter()
+    refresh_rollup(session, concurrently=False)
+    seconds["heat rollup"] = time.perf_counter() - t
     return LoadResult(
         status=status, counts=counts, deleted=deleted, assigned=assigned, seconds=seconds
     )

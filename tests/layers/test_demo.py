@@ -375,6 +375,23 @@ def test_assign_to_grids_is_idempotent(demo: Session) -> None:
         assert assign_to_grids(demo) == {"buildings": 0, "places": 0, "incidents": 0}
 
 
+def test_the_heat_rollup_counts_every_demo_incident_right_after_loading(demo: Session) -> None:
+    """The loader refreshes the dispatcher's heat rollup in its own transaction."""
+    communities = text(
+        "SELECT id FROM admin_units WHERE code LIKE :p || '%' AND level = 'community'"
+    )
+    ids = [row[0] for row in demo.execute(communities, {"p": STREET_PREFIX})]
+    in_rollup = demo.execute(
+        text("SELECT sum(n) FROM incident_heat_rollup_all WHERE community_id = ANY(:ids)"),
+        {"ids": ids},
+    ).scalar_one()
+    filed = demo.execute(
+        text("SELECT count(*) FROM incidents WHERE community_id = ANY(:ids)"), {"ids": ids}
+    ).scalar_one()
+    assert filed > 4000
+    assert in_rollup == filed
+
+
 def test_persons_have_valid_resident_ids_and_phones(demo: Session) -> None:
     rows = demo.execute(
         text(
