@@ -19,6 +19,7 @@ from gis_api.routes import (
     imports,
     locate,
     registries,
+    tiles,
 )
 from gis_api.settings import ApiSettings
 from layers.db import make_engine, make_sessionmaker
@@ -113,6 +114,7 @@ def create_app(
         imports,
         grid_validation,
         grid_plans,
+        tiles,
     ):
         app.include_router(module.router)
     map_router.mount(app)
