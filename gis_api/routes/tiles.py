@@ -32,7 +32,9 @@ router = APIRouter(tags=["tiles"])
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 TILE_MAX_AGE_S = 60
-_TILE_PARAMS = frozenset({"kind", "status", "category", "datetime", "crs"})
+# ``v`` is a client-side cache key (ignored here): a page bumps it after a publish so the
+# browser does not reuse grid tiles it cached for up to TILE_MAX_AGE_S.
+_TILE_PARAMS = frozenset({"kind", "status", "category", "datetime", "crs", "v"})
 
 _PROBLEMS: dict[int | str, dict[str, Any]] = {
     401: {"description": "Not logged in (problem+json)"},

@@ -181,6 +181,9 @@ def test_cache_headers_and_not_modified(client: TestClient, world: World) -> Non
     assert again.content == b""
     other = client.get(_url("grids", Z13), headers={**headers, "If-None-Match": '"stale"'})
     assert other.status_code == 200 and other.content == first.content
+    # v is a client cache key: accepted, ignored (same bytes, same ETag).
+    keyed = client.get(_url("grids", Z13), headers=headers, params={"v": "1700000000"})
+    assert keyed.status_code == 200 and keyed.headers["etag"] == etag
     # A grid worker's tile differs, and so does its ETag.
     gw = client.get(_url("grids", Z13), headers=login(client, "t_gw_a"))
     assert gw.headers["etag"] != etag
