@@ -65,11 +65,17 @@ def committed_world(engine: Engine) -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
+def live_settings(api_settings: ApiSettings) -> ApiSettings:
+    """Settings of the live server; a module overrides this to configure e.g. a basemap."""
+    return api_settings
+
+
+@pytest.fixture(scope="module")
 def live_server(
-    committed_world: None, api_settings: ApiSettings, db_settings: DatabaseSettings
+    committed_world: None, live_settings: ApiSettings, db_settings: DatabaseSettings
 ) -> Iterator[str]:
     """The real app served by uvicorn on a free 127.0.0.1 port; yields its base URL."""
-    app = create_app(api_settings, db_settings)
+    app = create_app(live_settings, db_settings)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))  # the kernel picks a free port; uvicorn serves this socket
     port = sock.getsockname()[1]
