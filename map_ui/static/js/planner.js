@@ -493,7 +493,11 @@
   }
 
   async function reloadDiff() {
-    const diff = await W.api("GET", "/plans/" + state.plan.id + "/diff");
+    const active = (state.plan.edits || []).filter((e) => !e.undone).length;
+    // A draft without edits changes nothing: skip the diff, which counts rows street-wide.
+    const diff = active
+      ? await W.api("GET", "/plans/" + state.plan.id + "/diff")
+      : { grids: [], moves: [], codes_created: [], codes_retired: [], codes_kept: [], stale: [] };
     state.diff = diff;
     state.diffByKey = {};
     for (const g of diff.grids) {
