@@ -13,9 +13,10 @@ A tile request ``(layer, z, x, y)`` becomes one SQL statement:
 therefore need no audit row, and they may be cached by the browser (``private``).
 
 **Incident clusters.** Below zoom :data:`INCIDENT_DETAIL_ZOOM` an incidents tile holds one
-point per occupied 16×16 cell of tile units (one screen pixel at 256 px tiles) with ``count``,
-grouped in SQL: a street-level tile over a million incidents stays a few kilobytes instead of a
-megabyte of overlapping points. From that zoom on, every incident is its own feature.
+point per occupied 64×64 cell of tile units (4 screen pixels at 256 px tiles) — the mean
+position of its incidents — with ``count``, grouped in SQL on the raw coordinates: a z12 tile
+over 125,000 incidents encodes at most 4,096 points instead of every incident. From that zoom
+on, every incident is its own feature.
 
 **GCJ-02 basemaps.** AMap/Tencent tiles are drawn in GCJ-02, offset hundreds of metres from our
 CGCS2000/WGS-84 data. With :class:`GcjShift` the tile is built in GCJ-02 space: prcoords (the
@@ -36,8 +37,10 @@ import numpy as np
 from sqlalchemy import (
     ColumnElement,
     LargeBinary,
+    Select,
     SQLColumnExpression,
     func,
+    literal_column,
     or_,
     select,
 )
@@ -65,9 +68,9 @@ from layers.spatial.crs import GCJ02, from_storage
 MVT_EXTENT = 4096
 MVT_BUFFER = 64
 MAX_ZOOM = 22
-# Below this zoom incident tiles carry clusters (count per 16×16 tile-unit cell).
+# Below this zoom incident tiles carry clusters: a count per 64×64 tile-unit cell (4 screen px).
 INCIDENT_DETAIL_ZOOM = 15
-CLUSTER_CELL = 16
+CLUSTER_CELL = 64
 
 
 @dataclass(frozen=True)
@@ -445,6 +448,49 @@ def _source(layer: str, principal: Principal, filters: TileFilters) -> _Source:
     raise NotFound(f"no tile layer {layer!r}", f"不存在瓦片图层 {layer!r}", field="layer")
 
 
+def _cluster_statement(
+    source: _Source,
+    where: list[ColumnElement[bool]],
+    tile: mercantile.Tile,
+    envelope: ColumnElement[Any],
+    shift: GcjShift | None,
+) -> Select[Any]:
+    """Incidents grouped into cells of CLUSTER_CELL tile units: one point (their mean) and count.
+
+    Cells are cut on the raw lon/lat (cheap arithmetic on ``ST_X``/``ST_Y``), so only the cell
+    points are projected and encoded, not every incident: a z12 tile over 125,000 incidents
+    encodes at most (4096 / CLUSTER_CELL)² points. Cells are ``CLUSTER_CELL / 4096`` of the
+    tile's width in longitude and of its height in latitude (Mercator is near-linear in latitude
+    inside one tile; the cells only group, the points keep their true mean position).
+    """
+    west, south, east, north = mercantile.bounds(tile)
+    dx = (east - west) * CLUSTER_CELL / MVT_EXTENT
+    dy = (north - south) * CLUSTER_CELL / MVT_EXTENT
+    x, y = func.ST_X(source.geom), func.ST_Y(source.geom)
+    cells = (
+        select(
+            func.floor((x - west) / dx).label("cx"),
+            func.floor((y - south) / dy).label("cy"),
+            func.avg(x).label("x"),
+            func.avg(y).label("y"),
+            func.count().label("count"),
+        )
+        .select_from(source.entity)
+        .where(*where)
+        .group_by(literal_column("cx"), literal_column("cy"))
+        .subquery("cells")
+    )
+    point: ColumnElement[Any] = func.ST_SetSRID(func.ST_MakePoint(cells.c.x, cells.c.y), 4326)
+    if shift is not None:
+        point = shift.sql(point)
+    geom = func.ST_AsMVTGeom(func.ST_Transform(point, 3857), envelope, MVT_EXTENT, MVT_BUFFER, True)
+    rows = select(geom.label("geom"), cells.c["count"]).subquery("clusters")
+    kept = select(rows).where(rows.c.geom.is_not(None)).subquery("tile")
+    return select(
+        func.ST_AsMVT(kept.table_valued(), "incidents", MVT_EXTENT, "geom", type_=LargeBinary)
+    ).select_from(kept)
+
+
 def render_tile(
     session: Session,
     *,
@@ -476,17 +522,8 @@ def render_tile(
     )
     where = [source.geom.op("&&")(box), *source.where]
     if layer == "incidents" and z < INCIDENT_DETAIL_ZOOM:
-        inner = select(mvt_geom.label("geom")).select_from(source.entity).where(*where).subquery()
-        cell = func.ST_SnapToGrid(inner.c.geom, CLUSTER_CELL)
-        rows = (
-            select(cell.label("geom"), func.count().label("count"))
-            .where(inner.c.geom.is_not(None))
-            .group_by(cell)
-            .subquery("tile")
-        )
-        stmt = select(
-            func.ST_AsMVT(rows.table_valued(), layer, MVT_EXTENT, "geom", type_=LargeBinary)
-        ).select_from(rows)
+        tile = mercantile.Tile(x, y, z)
+        stmt = _cluster_statement(source, where, tile, envelope, shift)
     else:
         rows = (
             select(

@@ -16,9 +16,12 @@ from sqlalchemy.orm import Session
 import mapbox_vector_tile
 import mercantile
 import prcoords
+from geoalchemy2.shape import from_shape
+from shapely.geometry import Point
 
 from gis_api.main import create_app
 from gis_api.settings import ApiSettings
+from layers.models import Incident
 from layers.tiles import GcjShift
 from tests.api.helpers import assert_problem
 from tests.conftest import login
@@ -160,6 +163,32 @@ def test_incident_clusters_below_detail_zoom(client: TestClient, world: World) -
     assert _features(client, headers, "incidents", Z13, status="closed") == []
 
 
+def test_nearby_incidents_share_a_cluster_at_their_mean(
+    client: TestClient, world: World, db: Session
+) -> None:
+    """A third incident 10 m east of a1 joins a1's cluster at z13 (cells of ~77 m)."""
+    a1 = db.get_one(Incident, world.incidents["a1"])
+    near = Incident(
+        code="T-INC-near",
+        category_code="hazard.fire",
+        title="附近事件",
+        channel="walk_in",
+        geom=from_shape(Point(117.0020 + 10 / 89_400, 36.6030), 4326),
+        grid_id=a1.grid_id,
+        community_id=a1.community_id,
+    )
+    db.add(near)
+    db.flush()
+    headers = login(client, "t_dispatcher")
+    clusters = _features(client, headers, "incidents", Z13)
+    counts = sorted(f["properties"]["count"] for f in clusters)
+    assert counts == [1, 2]
+    pair = next(f for f in clusters if f["properties"]["count"] == 2)
+    lon, lat = _lonlat(Z13, *pair["geometry"]["coordinates"])
+    assert abs(lon - (117.0020 + 5 / 89_400)) < 2 * _pixel_deg(Z13)
+    assert abs(lat - 36.6030) < 2 * _pixel_deg(Z13)
+
+
 def test_department_handler_sees_only_their_department(client: TestClient, world: World) -> None:
     headers = login(client, "t_handler")
     # The world's incidents are routed to no department: the handler sees none.
@@ -275,6 +304,9 @@ def test_gcj02_tiles_put_our_data_where_the_basemap_draws_it(
     # The plain tile at the same address does not hold building 1 (it is ~500 m away).
     plain = _features(client, headers, "buildings", tile)
     assert world.buildings["1"] not in [f["id"] for f in plain]
+    # Clusters are shifted too (the mean point goes through the same affine map).
+    clusters = _features(client, headers, "incidents", Z13, crs="gcj02")
+    assert sum(f["properties"]["count"] for f in clusters) == 2
     offset_m = math.hypot(
         (centre.lon - 117.0025) * 111_320 * math.cos(math.radians(36.605)),
         (centre.lat - 36.6050) * 110_574,
