@@ -539,11 +539,15 @@ def render_tile(
         stmt = select(
             func.ST_AsMVT(kept.table_valued(), layer, MVT_EXTENT, "geom", "id", type_=LargeBinary)
         ).select_from(kept)
-    # One round trip for the cap, not three (statement_timeout() reads and restores the old
-    # value): a tile request is one statement in its own transaction, and the local setting
-    # ends with it. On this machine each round trip costs about 1 ms of a ~5 ms tile.
+    # One round trip for the statement's settings (features.statement_timeout() needs three to
+    # read and restore): a tile request is one statement in its own transaction, and the local
+    # settings end with it. JIT off: the MVT and GEOS functions are declared expensive, so a
+    # tile over many rows would be JIT-compiled for longer than it takes to run.
     session.execute(
-        select(func.set_config("statement_timeout", str(ITEMS_STATEMENT_TIMEOUT_MS), True))
+        select(
+            func.set_config("statement_timeout", str(ITEMS_STATEMENT_TIMEOUT_MS), True),
+            func.set_config("jit", "off", True),
+        )
     )
     data = session.execute(stmt).scalar_one_or_none()
     return bytes(data) if data else b""
