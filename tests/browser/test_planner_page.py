@@ -196,6 +196,17 @@ def test_community_admin_reads_plans_without_editing(
     assert_only_local_requests(tab.requests)
 
 
+def test_admin_loads_the_page_with_every_grid(live_server: str, tab: Tab, engine: Engine) -> None:
+    page = _open_planner(tab, live_server, "t_admin")
+    expect(page.locator("#wangge-title")).to_have_text("网格规划 · 测试t_admin（系统管理员）")
+    expect(page.locator("#plan-new")).to_be_enabled()
+    expect(page.locator("#wangge-status")).to_have_text(
+        f"现行网格 {len(_current_codes(engine))} 个"
+    )
+    assert tab.errors == []
+    assert_only_local_requests(tab.requests)
+
+
 @pytest.mark.parametrize("username", ["t_gw_a", "t_dispatcher", "t_handler"])
 def test_other_roles_get_a_chinese_403_page(live_server: str, tab: Tab, username: str) -> None:
     page = tab.page
