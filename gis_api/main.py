@@ -23,6 +23,7 @@ from gis_api.routes import (
     patrols,
     registries,
     stats,
+    tiles,
 )
 from gis_api.settings import ApiSettings
 from layers.db import make_engine, make_sessionmaker
@@ -121,6 +122,7 @@ def create_app(
         patrols,
         open311,
         stats,
+        tiles,
     ):
         app.include_router(module.router)
     map_router.mount(app)

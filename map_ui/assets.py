@@ -115,6 +115,15 @@ PACKAGES: tuple[VendorPackage, ...] = (
         "MIT-LICENCE.txt",
     ),
     VendorPackage("leaflet.heat", (("dist/leaflet-heat.js", "leaflet-heat.js"),), "LICENSE"),
+    # Vector tiles (MVT) in Leaflet; the bundle includes pbf and vector-tile. Beerware licence,
+    # stated in the README (the package ships no separate licence file).
+    VendorPackage(
+        "leaflet.vectorgrid",
+        (("dist/Leaflet.VectorGrid.bundled.min.js", "Leaflet.VectorGrid.bundled.min.js"),),
+        "README.md",
+    ),
+    # WGS-84 ⇄ GCJ-02 for GeoJSON drawn over an AMap/Tencent basemap (MIT).
+    VendorPackage("gcoord", (("dist/gcoord.global.prod.js", "gcoord.global.prod.js"),), "LICENSE"),
 )
 
 
@@ -204,9 +213,17 @@ def local_path(url: str) -> Path:
     return STATIC_DIR / url[len(prefix) :]
 
 
+# Vendored files our own pages load directly (not through folium).
+PAGE_JS: dict[str, str] = {
+    "vectorgrid": vendor_url("leaflet.vectorgrid", "Leaflet.VectorGrid.bundled.min.js"),
+    "gcoord": vendor_url("gcoord", "gcoord.global.prod.js"),
+}
+
+
 def missing_files() -> list[str]:
-    """Local URLs of the folium mapping whose files are absent (empty when installed)."""
-    urls = [*FOLIUM_JS.values(), *FOLIUM_CSS.values()]
+    """Local URLs of the folium mapping and the pages whose files are absent (empty when
+    installed)."""
+    urls = [*FOLIUM_JS.values(), *FOLIUM_CSS.values(), *PAGE_JS.values()]
     return [url for url in urls if not local_path(url).is_file()]
 
 

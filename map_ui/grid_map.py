@@ -27,7 +27,7 @@ from gis_api.deps import SettingsDep
 from gis_api.settings import ApiSettings
 from layers.access import Principal
 from layers.models.users import ROLE_LABELS_ZH
-from map_ui.assets import static_url, use_local_assets
+from map_ui.assets import PAGE_JS, static_url, use_local_assets
 from map_ui.deps import PagePrincipalDep
 from map_ui.templating import login_url
 
@@ -190,6 +190,11 @@ def build_map(settings: ApiSettings) -> folium.Map:
     config = {
         "layers": [spec.config(page_size) for spec in LAYERS],
         "loginUrl": login_url(PAGE_PATH),
+        # Over a GCJ-02 basemap (AMap, Tencent) the script converts the fetched GeoJSON to
+        # GCJ-02 (gcoord) so our layers line up with the tiles.
+        "displayCrs": "gcj02"
+        if settings.basemap_url and settings.basemap_crs == "gcj02"
+        else "wgs84",
     }
     LayerLoader(config, groups).add_to(fmap)
     return fmap
@@ -201,17 +206,11 @@ def render_page(templates: Jinja2Templates, request: Request, principal: Princip
     root = build_map(settings).get_root()
     assert isinstance(root, Figure)
     root.render()  # lets every element register its header links and scripts
-    notice = None
-    if settings.basemap_url and settings.basemap_crs == "gcj02":
-        notice = (
-            "提示：当前底图采用 GCJ-02 坐标，本页图层为 CGCS2000/WGS-84 坐标且尚未纠偏，"
-            "叠加位置可能偏差数百米。"
-        )
     template = templates.get_template("grid_map.html")
     return template.render(
         full_name=principal.full_name or principal.username,
         role_zh=ROLE_LABELS_ZH[principal.role],
-        basemap_notice=notice,
+        gcoord_js=PAGE_JS["gcoord"],
         page_js=static_url("js/grid_map.js"),
         # folium output is built from our own constants and JSON-encoded config, never from
         # user data (the user's name goes through the autoescaped template only).

@@ -1,172 +1,30 @@
 """The map page in a real headless Chromium against a live server on 127.0.0.1.
 
-uvicorn serves the real app (its own sessions, real commits) in a background thread, so the
-synthetic world must be committed here, unlike every other test: it is removed before (leftovers
-of a crashed run) and after the module. Chromium is Debian's (``WANGGE_CHROMIUM``, default
-/usr/bin/chromium); if it is missing the tests fail, they never skip.
+The live server, the committed world and Chromium are fixtures of tests/browser/conftest.py.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
-from PIL import Image
-from playwright.sync_api import (
-    Browser,
-    ConsoleMessage,
-    Page,
-    Request,
-    Route,
-    ViewportSize,
-    expect,
-    sync_playwright,
-)
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session
+from playwright.sync_api import Page, Route, expect
 
-from gis_api.main import create_app
-from gis_api.settings import ApiSettings
-from layers.settings import DatabaseSettings
-from tests.fixtures.world import (
-    GRID_A1,
-    GRID_A2,
-    GRID_BOXES,
-    PASSWORD,
-    build_world,
-    remove_world,
-)
+from tests.browser.helpers import Tab
+from tests.browser.helpers import assert_only_local_requests as _assert_only_local_requests
+from tests.browser.helpers import assert_real_picture as _assert_real_picture
+from tests.browser.helpers import log_in as _log_in
+from tests.fixtures.world import GRID_A1, GRID_A2, GRID_BOXES
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "screenshots" / "map.png"
-VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
-CHROMIUM = os.environ.get("WANGGE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-TIMEOUT_MS = 20_000
-
-
-# --- the committed world and the live server ----------------------------------------------------
-
-
-def _remove_committed_world(engine: Engine) -> None:
-    """Delete the committed world. Its audit rows stay: the log is append-only by design."""
-    with Session(engine) as session, session.begin():
-        remove_world(session)
-
-
-@pytest.fixture(scope="module")
-def committed_world(engine: Engine) -> Iterator[None]:
-    """The synthetic world, committed for the live server, removed afterwards."""
-    _remove_committed_world(engine)
-    with Session(engine) as session, session.begin():
-        build_world(session)
-    try:
-        yield
-    finally:
-        _remove_committed_world(engine)
-
-
-@pytest.fixture(scope="module")
-def live_server(
-    committed_world: None, api_settings: ApiSettings, db_settings: DatabaseSettings
-) -> Iterator[str]:
-    """The real app served by uvicorn on a free 127.0.0.1 port; yields its base URL."""
-    app = create_app(api_settings, db_settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))  # the kernel picks a free port; uvicorn serves this socket
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("the live uvicorn server did not start", pytrace=False)
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's Chromium driven by Playwright; a missing browser is a failure, not a skip."""
-    if not (Path(CHROMIUM).is_file() and os.access(CHROMIUM, os.X_OK)):
-        pytest.fail(
-            f"Chromium not found at {CHROMIUM}: install Debian's `chromium` package "
-            "(scripts/bootstrap.sh --browser) or set WANGGE_CHROMIUM to its path",
-            pytrace=False,
-        )
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@dataclass
-class Tab:
-    """One browser context (own cookies) with everything it requested and every error."""
-
-    page: Page
-    requests: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-@pytest.fixture
-def tab(browser: Browser) -> Iterator[Tab]:
-    """A fresh context and page that record requests, console errors and page errors."""
-    context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", device_scale_factor=1)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    session = Tab(page)
-
-    def on_request(request: Request) -> None:
-        session.requests.append(request.url)
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            session.errors.append(f"console: {message.text} @ {message.location}")
-
-    context.on("request", on_request)
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: session.errors.append(f"pageerror: {exc}"))
-    try:
-        yield session
-    finally:
-        context.close()
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _log_in(page: Page, base: str, username: str, password: str = PASSWORD) -> None:
-    page.fill("#username", username)
-    page.fill("#password", password)
-    page.click("#login-submit")
 
 
 def _wait_for_layers(page: Page) -> None:
@@ -210,34 +68,6 @@ def _point_inside_grid(page: Page, code: str) -> tuple[float, float]:
         code,
     )
     return float(x), float(y)
-
-
-def _assert_only_local_requests(requests: list[str]) -> None:
-    assert requests, "no requests were recorded"
-    for url in requests:
-        parts = urlsplit(url)
-        if parts.scheme == "data":
-            continue
-        assert parts.scheme == "http" and parts.hostname == "127.0.0.1", f"off-host request {url}"
-
-
-def _assert_real_picture(path: Path) -> None:
-    with Image.open(path) as image:
-        assert image.size == (VIEWPORT["width"], VIEWPORT["height"])
-        rgb = image.convert("RGB")
-    colours = rgb.getcolors(maxcolors=VIEWPORT["width"] * VIEWPORT["height"])
-    assert colours is not None
-    # Several colours each covering a visible share of the picture, not one flat fill.
-    total = rgb.width * rgb.height
-    buckets: dict[tuple[int, int, int], int] = {}
-    for count, pixel in colours:
-        r, g, b = pixel  # type: ignore[misc]  # RGB pixels are tuples; Pillow types say float
-        key = (r // 32, g // 32, b // 32)
-        buckets[key] = buckets.get(key, 0) + count
-    visible = [key for key, count in buckets.items() if count >= total * 0.001]
-    assert len(visible) >= 8, f"only {len(visible)} colour groups: a blank or broken picture?"
-    # The title bar is drawn in its blue across the top.
-    assert rgb.getpixel((VIEWPORT["width"] // 2, 5)) == (0x1F, 0x4E, 0x9C)
 
 
 # --- tests --------------------------------------------------------------------------------------

@@ -241,7 +241,7 @@ def gcj02_client(db: Session, db_settings: DatabaseSettings) -> Iterator[TestCli
         yield test_client
 
 
-def test_basemap_is_added_with_attribution_csp_and_an_honest_gcj02_notice(
+def test_basemap_is_added_with_attribution_csp_and_gcj02_display(
     gcj02_client: TestClient, world: World
 ) -> None:
     login(gcj02_client, "t_planner")
@@ -250,7 +250,9 @@ def test_basemap_is_added_with_attribution_csp_and_an_honest_gcj02_notice(
     html = response.text
     assert "L.tileLayer(" in html and "webrd0{s}.is.autonavi.com" in html
     assert "\\u5e95\\u56fe" in html  # "底图" in the layer control (JSON-escaped)
-    assert "尚未纠偏" in html  # layers are not shifted to GCJ-02: the page says so
+    # Our layers are converted to GCJ-02 in the browser (gcoord) to line up with the tiles.
+    assert '"displayCrs": "gcj02"' in html
+    assert "/static/vendor/gcoord/gcoord.global.prod.js" in html
     assert (
         "img-src 'self' data: https://*.is.autonavi.com"
         in response.headers["content-security-policy"]
@@ -264,4 +266,4 @@ def test_no_basemap_no_tile_layer(client: TestClient, world: World) -> None:
     login(client, "t_planner")
     html = client.get("/map/").text
     assert "L.tileLayer(" not in html
-    assert "尚未纠偏" not in html
+    assert '"displayCrs": "wgs84"' in html

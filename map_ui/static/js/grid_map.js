@@ -106,10 +106,18 @@ window.WanggeGridMap = (function () {
     return Object.entries(where || {}).every(([key, value]) => props[key] === value);
   }
 
-  function draw(map, group, layer, features) {
+  // Storage lon/lat (CGCS2000 ≈ WGS-84) → GCJ-02 when the basemap is AMap/Tencent.
+  function toDisplay(collection, displayCrs) {
+    if (displayCrs !== "gcj02") {
+      return collection;
+    }
+    return window.gcoord.transform(collection, gcoord.WGS84, gcoord.GCJ02);
+  }
+
+  function draw(map, group, layer, features, displayCrs) {
     let index = 0;
     const geojson = L.geoJSON(
-      { type: "FeatureCollection", features: features },
+      toDisplay({ type: "FeatureCollection", features: features }, displayCrs),
       {
         pane: layer.pane,
         style: function () {
@@ -184,7 +192,13 @@ window.WanggeGridMap = (function () {
     const results = await Promise.allSettled(
       config.layers.map(async (layer) => {
         const features = (await fetchAll(layer)).filter((f) => matches(f, layer.where));
-        state.layers[layer.collection] = draw(map, groups[layer.collection], layer, features);
+        state.layers[layer.collection] = draw(
+          map,
+          groups[layer.collection],
+          layer,
+          features,
+          config.displayCrs
+        );
         state.counts[layer.collection] = features.length;
         return layer;
       })
