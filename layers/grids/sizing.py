@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from layers.access import Principal
-from layers.counts import grid_counts
+from layers.counts import household_counts
 from layers.errors import Forbidden, InvalidInput, NotFound
 from layers.models import AdminUnit, Grid, SizingTarget
 from layers.models.grids import SizingType
@@ -119,7 +119,7 @@ def grid_sizing(
 ) -> list[GridSizing]:
     """Every current basic or special grid of the principal's area (or one community of it).
 
-    Household counts are live (``layers.counts.grid_counts``), so the answer follows every
+    Household counts are live (``layers.counts.household_counts``), so the answer follows every
     registration and every published plan at once.
     """
     if community_code is not None:
@@ -142,11 +142,11 @@ def grid_sizing(
     if community_code is not None:
         query = query.where(Grid.code.startswith(community_code))
     rows = session.execute(query).all()
-    counts = grid_counts(session, grid_ids=[r.id for r in rows]) if rows else {}
+    counts = household_counts(session, grid_ids=[r.id for r in rows])
     table = targets(session)
     out = []
     for r in rows:
-        households = counts[r.id].households if r.id in counts else 0
+        households = counts.get(r.id, 0)
         target = table.get(r.sizing_type)
         out.append(
             GridSizing(

@@ -4,11 +4,11 @@ Rates
 -----
 For each current grid of the user's area (basic and special grids: the level incidents are filed
 under, see :mod:`layers.spatial.assign`) the number of filtered incidents filed under it, the
-households living in it (live, :func:`layers.counts.grid_counts`) and ``count / households × 100``
-(``null`` for a grid without households). A bbox selects the grids that intersect it; their
-incidents are counted whole. Outlines are simplified with ``ST_SimplifyPreserveTopology`` by a
-tolerance given in metres (converted at 111,320 m per degree, so it is approximate; neighbouring
-outlines may part by about that much).
+households living in it (live, :func:`layers.counts.household_counts`) and
+``count / households × 100`` (``null`` for a grid without households). A bbox selects the
+grids that intersect it; their incidents are counted whole. Outlines are simplified with
+``ST_SimplifyPreserveTopology`` by a tolerance given in metres (converted at 111,320 m per
+degree, so it is approximate; neighbouring outlines may part by about that much).
 
 Hot spots
 ---------
@@ -43,7 +43,7 @@ from geoalchemy2.shape import to_shape
 
 from layers.access import Principal
 from layers.base import STORAGE_SRID
-from layers.counts import grid_counts
+from layers.counts import household_counts
 from layers.errors import InvalidInput
 from layers.models import AdminUnit, Grid, Incident
 from layers.scope import area_filter
@@ -123,7 +123,7 @@ def grid_rates(
             )
             if gid is not None
         }
-    households = {gid: c.households for gid, c in grid_counts(session, grid_ids=ids).items()}
+    households = household_counts(session, grid_ids=ids)
     features = []
     for g in grids:
         n = counted.get(g.id, 0)

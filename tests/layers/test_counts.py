@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from shapely.geometry import box
 
-from layers.counts import GridCounts, grid_counts
+from layers.counts import GridCounts, grid_counts, household_counts
 from layers.errors import InvalidInput
 from layers.models import (
     Building,
@@ -175,3 +175,17 @@ def test_a_bad_prefix_is_refused(db: Session, prefix: str) -> None:
     with pytest.raises(InvalidInput) as excinfo:
         grid_counts(db, community_prefix=prefix)
     assert excinfo.value.field == "community_prefix"
+
+
+def test_household_counts_agree_with_grid_counts(db: Session, world: World) -> None:
+    add_household(db, world.buildings["3"], "101", 2, key="H1")
+    add_household(db, world.buildings["3"], "102", 1, key="H2")
+    ids = list(world.grids.values())
+    assert household_counts(db, grid_ids=ids) == {
+        gid: counts.households for gid, counts in grid_counts(db, grid_ids=ids).items()
+    }
+    assert household_counts(db, grid_ids=[world.grids[GRID_A1], world.grids[GRID_B1]]) == {
+        world.grids[GRID_A1]: 1,
+        world.grids[GRID_B1]: 2,
+    }
+    assert household_counts(db, grid_ids=[]) == {}
