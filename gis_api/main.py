@@ -17,8 +17,12 @@ from gis_api.routes import (
     grid_validation,
     health,
     imports,
+    incidents,
     locate,
+    open311,
+    patrols,
     registries,
+    stats,
     tiles,
 )
 from gis_api.settings import ApiSettings
@@ -114,6 +118,10 @@ def create_app(
         imports,
         grid_validation,
         grid_plans,
+        incidents,
+        patrols,
+        open311,
+        stats,
         tiles,
     ):
         app.include_router(module.router)

@@ -13,6 +13,7 @@ from layers.grids import plan_cli, validate_cli
 from layers.ledger.cli import app as ledger_app
 from layers.registries.cli import app as registries_app
 from layers.spatial import cli as spatial_cli
+from layers.stats.cli import app as stats_app
 
 app = typer.Typer(
     name="wangge",
@@ -25,6 +26,7 @@ app.add_typer(validate_cli.app, name="grids")
 app.add_typer(plan_cli.plans_app, name="plans")
 app.add_typer(registries_app, name="registries")
 app.add_typer(ledger_app)
+app.add_typer(stats_app, name="stats")
 app.command("assign")(spatial_cli.assign)
 app.command("locate")(spatial_cli.locate)
 app.command("review")(spatial_cli.review)
