@@ -28,9 +28,7 @@ PAGE_PATH = "/map/dispatch"
 #: The roles that both read incident statistics and act on incidents of an area. Planners read
 #: statistics but take no workflow action; grid workers and department handlers read no area
 #: statistics (layers.stats.filters.STATS_ROLES).
-DISPATCH_ROLES = frozenset(
-    {Role.admin, Role.street_admin, Role.community_admin, Role.dispatcher}
-)
+DISPATCH_ROLES = frozenset({Role.admin, Role.street_admin, Role.community_admin, Role.dispatcher})
 #: The time slider's steps: the last N days up to now (None: every incident).
 TIME_WINDOWS_DAYS: tuple[int | None, ...] = (1, 7, 30, 90, 180, 365, None)
 

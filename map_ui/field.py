@@ -12,6 +12,8 @@ The script is ``static/js/field.js``.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -21,8 +23,8 @@ from layers.access import Principal
 from layers.incidents.reporting import REPORT_ROLES
 from layers.models.users import Role
 from layers.registries.common import BUILDING_READ_ROLES, PEOPLE_ROLES
-from map_ui.dispatch import server_now
 from map_ui.deps import PagePrincipalDep
+from map_ui.dispatch import server_now
 from map_ui.pages import render_map_page
 
 PAGE_PATH = "/map/field"
@@ -49,7 +51,7 @@ def make_router(templates: Jinja2Templates) -> APIRouter:
     @page.get(PAGE_PATH, response_class=HTMLResponse, summary="网格巡查")
     def field(request: Request, principal: PagePrincipalDep, session: SessionDep) -> Response:
         """The field page; 303 to login without a session, 403 page for other roles."""
-        extra = {"now": server_now(request).isoformat()}
+        extra: dict[str, Any] = {"now": server_now(request).isoformat()}
         if principal is not None:
             extra.update(field_abilities(principal))
         return render_map_page(

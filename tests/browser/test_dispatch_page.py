@@ -68,7 +68,9 @@ def test_heatmap_filters_lists_and_dispatch(
     live_server: str, tab: Tab, incidents: dict[str, int], engine: Engine
 ) -> None:
     page = _open(tab, live_server, "t_dispatcher")
-    expect(page.locator("#wangge-title")).to_have_text("事件调度 · 测试t_dispatcher（综治中心调度员）")
+    expect(page.locator("#wangge-title")).to_have_text(
+        "事件调度 · 测试t_dispatcher（综治中心调度员）"
+    )
     _settled(page, TOTAL_ALL)
     cells_all = _cells(page)
     assert cells_all >= 5  # the seven incidents lie in at least five distinct 25-50 m cells

@@ -9,37 +9,44 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from geoalchemy2.shape import from_shape
-from shapely.geometry import Point
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
+
+from geoalchemy2.shape import from_shape
+from shapely.geometry import Point
 
 from layers.models import AdminUnit, Department, Grid, Incident
 from layers.models.incidents import DispatchRule
 from tests.fixtures.world import COMMUNITY_A, COMMUNITY_B, GRID_A1, GRID_A2, GRID_B2, STREET_CODE
 
-_WORLD_INCIDENTS = "(SELECT i.id FROM incidents i JOIN admin_units c ON c.id = i.community_id " \
-    "WHERE c.code LIKE '370199%')"  # fmt: skip
-_OWN = "('T-INC-a1', 'T-INC-b1')"  # the world's own incidents (tests/fixtures/world.py)
+#: Static statements (no string building): what hangs on every incident of the world's
+#: communities, then the incidents other than the world's own two (T-INC-a1/b1), then rules.
+_CLEANUP = [
+    """
+    CREATE TEMP TABLE _world_incidents ON COMMIT DROP AS
+    SELECT i.id, i.code IN ('T-INC-a1', 'T-INC-b1') AS own
+    FROM incidents i JOIN admin_units c ON c.id = i.community_id
+    WHERE c.code LIKE '370199%'
+    """,
+    "DELETE FROM incident_steps WHERE incident_id IN (SELECT id FROM _world_incidents)",
+    "DELETE FROM incident_photos WHERE incident_id IN (SELECT id FROM _world_incidents)",
+    "DELETE FROM incident_departments WHERE incident_id IN (SELECT id FROM _world_incidents)",
+    "UPDATE patrols SET incident_id = NULL WHERE incident_id IN "
+    "(SELECT id FROM _world_incidents WHERE NOT own)",
+    "UPDATE incidents SET duplicate_of = NULL WHERE id IN (SELECT id FROM _world_incidents)",
+    "DELETE FROM incidents WHERE id IN (SELECT id FROM _world_incidents WHERE NOT own)",
+    "DELETE FROM dispatch_rules WHERE admin_unit_id IN "
+    "(SELECT id FROM admin_units WHERE code LIKE '370199%')",
+]
 
 
 def remove_workflow_data(engine: Engine) -> None:
     """The incidents added to the world's communities (by :func:`add_workflow_data` or through
     the pages), what hangs on any incident there (steps, photos, joint departments), and the
     world's dispatch rules. The world's own two incidents stay for ``remove_world``."""
-    extra = f"(SELECT id FROM incidents WHERE id IN {_WORLD_INCIDENTS} AND code NOT IN {_OWN})"
     with Session(engine) as session, session.begin():
-        for table in ("incident_steps", "incident_photos", "incident_departments"):
-            session.execute(text(f"DELETE FROM {table} WHERE incident_id IN {_WORLD_INCIDENTS}"))
-        session.execute(text(f"UPDATE patrols SET incident_id = NULL WHERE incident_id IN {extra}"))
-        session.execute(text(f"UPDATE incidents SET duplicate_of = NULL WHERE id IN {extra}"))
-        session.execute(text(f"DELETE FROM incidents WHERE id IN {extra}"))
-        session.execute(
-            text(
-                "DELETE FROM dispatch_rules WHERE admin_unit_id IN "
-                "(SELECT id FROM admin_units WHERE code LIKE '370199%')"
-            )
-        )
+        for statement in _CLEANUP:
+            session.execute(text(statement))
 
 
 #: (key, grid, lon, lat, category, days before now, overdue, supervision)
@@ -60,8 +67,14 @@ def add_workflow_data(engine: Engine, now: datetime) -> dict[str, int]:
     """Commit the extra incidents (reported relative to ``now``) and a fallback dispatch rule."""
     ids: dict[str, int] = {}
     with Session(engine) as session, session.begin():
-        grids = dict(session.execute(select(Grid.code, Grid.id).where(Grid.code.like("370199%"))).all())
-        units = dict(session.execute(select(AdminUnit.code, AdminUnit.id).where(AdminUnit.code.like("370199%"))).all())  # noqa: E501
+        grids = dict(
+            session.execute(select(Grid.code, Grid.id).where(Grid.code.like("370199%"))).all()
+        )
+        units = dict(
+            session.execute(
+                select(AdminUnit.code, AdminUnit.id).where(AdminUnit.code.like("370199%"))
+            ).all()
+        )
         for key, grid, lon, lat, category, days, overdue, supervision in EXTRA_INCIDENTS:
             reported = now - timedelta(days=days)
             row = Incident(
