@@ -68,7 +68,7 @@ from layers.tiles import mvt  # noqa: E402
 console = Console()
 app = typer.Typer(add_completion=False)
 ZOOMS = (12, 13, 14, 15, 16)
-PASSWORD = "bench-password-123"
+PASSWORD = "bench-password-123"  # noqa: S105 (a throwaway user of a scratch database)
 
 
 def load_buildings(engine: Engine, n: int, seed: int) -> None:
@@ -161,7 +161,7 @@ def measure(
         sizes.append(fn(tile))
         times.append((time.perf_counter() - started) * 1000)
     times.sort()
-    p99 = times[min(len(times) - 1, int(round(0.99 * (len(times) - 1))))]
+    p99 = times[min(len(times) - 1, round(0.99 * (len(times) - 1)))]
     return statistics.median(times), p99, float(statistics.median(sizes))
 
 
@@ -240,7 +240,8 @@ def browser_benchmark(engine: Engine, runs: int) -> list[tuple[str, str, str]]:
     from layers.settings import DatabaseSettings
 
     url = engine.url.render_as_string(hide_password=False)
-    settings = ApiSettings(jwt_secret="bench-secret-0123456789abcdef0123456789")  # type: ignore[arg-type]
+    secret = "bench-secret-0123456789abcdef0123456789"  # noqa: S105 (scratch server)
+    settings = ApiSettings(jwt_secret=secret)  # type: ignore[arg-type]
     application = create_app(settings, DatabaseSettings(database_url=url))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
@@ -277,8 +278,7 @@ def browser_benchmark(engine: Engine, runs: int) -> list[tuple[str, str, str]]:
                       headers: {'Content-Type': 'application/json'},
                       body: JSON.stringify({scope_code: '%s', name: '基准方案'})});
                     return (await r.json()).id;
-                }"""
-                % STREET
+                }""".replace("%s", STREET)
             )
             for label, path, marker in (
                 ("current grids (vector tiles)", "/map/planner", "data-tiles-grids='loaded'"),
@@ -298,6 +298,12 @@ def browser_benchmark(engine: Engine, runs: int) -> list[tuple[str, str, str]]:
                     page.locator(f"body[{marker}]").wait_for(state="attached")
                     drawn.append(time.perf_counter() - started)
                 count = page.get_attribute("body", "data-grid-count") or "tiles"
+                slowest = page.evaluate(
+                    """() => performance.getEntriesByType('resource')
+                        .map((e) => [new URL(e.name).pathname, Math.round(e.duration)])
+                        .sort((a, b) => b[1] - a[1]).slice(0, 4)"""
+                )
+                console.print(f"  slowest requests of the last load ({label}): {slowest}")
                 rows.append(
                     (
                         label,
@@ -324,6 +330,7 @@ def main(
     incidents: Annotated[int, typer.Option(help="incident points")] = 1_000_000,
     samples: Annotated[int, typer.Option(help="random tiles per layer and zoom")] = 100,
     runs: Annotated[int, typer.Option(help="page loads per browser measurement")] = 3,
+    tiles: Annotated[bool, typer.Option(help="time the tiles against the alternative")] = True,
     browser: Annotated[bool, typer.Option(help="also time the planner page in Chromium")] = True,
     seed: Annotated[int, typer.Option()] = 42,
     database: Annotated[str, typer.Option()] = "wangge_bench_tiles",
@@ -343,7 +350,7 @@ def main(
         console.print(f"incidents filed in {file_rows(engine, 'incidents'):.1f} s")
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
-        rows = tile_benchmark(engine, samples, seed)
+        rows = tile_benchmark(engine, samples, seed) if tiles else []
         table = Table(title=f"Tiles: {samples} random tiles per row, street-wide principal")
         for column in (
             "layer",

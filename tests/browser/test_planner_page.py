@@ -196,6 +196,17 @@ def test_community_admin_reads_plans_without_editing(
     assert_only_local_requests(tab.requests)
 
 
+def test_admin_loads_the_page_with_every_grid(live_server: str, tab: Tab, engine: Engine) -> None:
+    page = _open_planner(tab, live_server, "t_admin")
+    expect(page.locator("#wangge-title")).to_have_text("网格规划 · 测试t_admin（系统管理员）")
+    expect(page.locator("#plan-new")).to_be_enabled()
+    expect(page.locator("#wangge-status")).to_have_text(
+        f"现行网格 {len(_current_codes(engine))} 个"
+    )
+    assert tab.errors == []
+    assert_only_local_requests(tab.requests)
+
+
 @pytest.mark.parametrize("username", ["t_gw_a", "t_dispatcher", "t_handler"])
 def test_other_roles_get_a_chinese_403_page(live_server: str, tab: Tab, username: str) -> None:
     page = tab.page
@@ -205,4 +216,99 @@ def test_other_roles_get_a_chinese_403_page(live_server: str, tab: Tab, username
     page.wait_for_url(f"{live_server}{PAGE}")
     expect(page.locator("#wangge-forbidden")).to_contain_text("不能使用此页面")
     assert [e for e in tab.errors if "403" not in e] == []
+    assert_only_local_requests(tab.requests)
+
+
+def _drag(page: Page, start: tuple[float, float], end: tuple[float, float]) -> None:
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=8)
+    page.mouse.up()
+
+
+def test_reshape_by_dragging_vertices_moves_the_shared_border(
+    live_server: str, tab: Tab, engine: Engine
+) -> None:
+    """B1/B2 share lat 36.605; dragging B1's two southern vertices to 36.606 hands the strip
+    36.605–36.606 to B2 (the reshape's neighbour adjustment)."""
+    page = _open_planner(tab, live_server, "t_planner")
+    page.click("#plan-new")
+    page.locator("body[data-plan-id]").wait_for(state="attached")
+    _wait_idle(page)
+    page.mouse.click(*_screen(page, 117.012, 36.609))
+    expect(page.locator("#selection")).to_contain_text(GRID_B1)
+    page.click("#tool-reshape")
+    expect(page.locator("#tool-reshape-save")).to_be_visible()
+    for lon in (117.010, 117.020):
+        _drag(page, _screen(page, lon, 36.605), _screen(page, lon, 36.606))
+    page.click("#tool-reshape-save")
+    page.locator("body[data-busy='false']").wait_for(state="attached")
+    expect(page.locator("#wangge-error")).to_be_hidden()
+    page.locator("path.wangge-grid-draft").first.wait_for(state="attached")
+    _wait_idle(page)
+    expect(page.locator("#diff-panel")).to_contain_text("调整")
+    plan_id = int(page.get_attribute("body", "data-plan-id") or 0)
+    with engine.connect() as conn:
+        parts = {
+            row.key: (row.ymin, row.ymax)
+            for row in conn.execute(
+                text(
+                    """
+                    SELECT p.key, ST_YMin(p.geom) AS ymin, ST_YMax(p.geom) AS ymax
+                    FROM grid_plan_parts p JOIN grid_plan_edits e ON e.id = p.edit_id
+                    WHERE e.plan_id = :plan AND NOT e.undone
+                    """
+                ),
+                {"plan": plan_id},
+            )
+        }
+    pixel = 360 / (256 * 2 ** page.evaluate("wanggePlanner.map.getZoom()"))
+    assert sorted(parts) == sorted([GRID_B1, GRID_B2])
+    assert parts[GRID_B1][0] == pytest.approx(36.606, abs=1.5 * pixel)
+    assert parts[GRID_B1][1] == pytest.approx(36.610, abs=1e-7)
+    assert parts[GRID_B2] == pytest.approx((36.600, parts[GRID_B1][0]), abs=1e-7)
+    assert tab.errors == []
+    assert_only_local_requests(tab.requests)
+
+
+def test_balanced_split_into_two_parts_tiles_the_grid(
+    live_server: str, tab: Tab, engine: Engine
+) -> None:
+    """均衡拆分 of B2 with k = 2: two parts that together are exactly B2, no building cut."""
+    page = _open_planner(tab, live_server, "t_street")
+    page.click("#plan-new")
+    page.locator("body[data-plan-id]").wait_for(state="attached")
+    _wait_idle(page)
+    before = int(page.get_attribute("body", "data-grid-count") or 0)
+    page.mouse.click(*_screen(page, 117.012, 36.601))
+    expect(page.locator("#selection")).to_contain_text(GRID_B2)
+    page.fill("#split-k", "2")
+    page.click("#tool-split-k")
+    page.locator(f"body[data-grid-count='{before + 1}']").wait_for(state="attached")
+    _wait_idle(page)
+    expect(page.locator("#wangge-error")).to_be_hidden()
+    expect(page.locator("#diff-panel")).to_contain_text("新增编码 2 个，撤销编码 1 个")
+    plan_id = int(page.get_attribute("body", "data-plan-id") or 0)
+    with engine.connect() as conn:
+        row = conn.execute(
+            text(
+                """
+                SELECT count(*) AS parts,
+                       ST_Area(ST_SymDifference(ST_Union(p.geom),
+                               ST_MakeEnvelope(117.010, 36.600, 117.020, 36.605, 4326))::geography)
+                           AS mismatch_m2,
+                       bool_or(ST_Intersects(p.geom, b.geom) AND NOT ST_Covers(p.geom, b.geom))
+                           AS cuts_building
+                FROM grid_plan_parts p
+                JOIN grid_plan_edits e ON e.id = p.edit_id
+                CROSS JOIN buildings b
+                WHERE e.plan_id = :plan AND NOT e.undone AND b.code = 'T-4'
+                """
+            ),
+            {"plan": plan_id},
+        ).one()
+    assert row.parts == 2
+    assert row.mismatch_m2 < 0.01
+    assert row.cuts_building is False
+    assert tab.errors == []
     assert_only_local_requests(tab.requests)

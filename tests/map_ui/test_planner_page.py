@@ -90,7 +90,8 @@ def test_planner_page_for_a_planner(client: TestClient, world: World) -> None:
     assert config["basemap"] is None and config["displayCrs"] == "wgs84"
     assert config["tileUrl"] == "/tiles/{layer}/{z}/{x}/{y}.mvt"
     csp = response.headers["content-security-policy"]
-    assert "script-src 'self';" in csp and "unsafe-eval" not in csp
+    assert "script-src 'self';" in csp and "style-src 'self';" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
     assert "connect-src 'self'" in csp and "img-src 'self' data:;" in csp
     assert response.headers["cache-control"] == "no-store"
 

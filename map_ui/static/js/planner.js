@@ -92,9 +92,15 @@
 
   // --- busy / messages -----------------------------------------------------------------------
 
-  async function run(label, fn) {
+  // Requests may overlap (the sizing loads beside the plans): busy until the last one ends.
+  let pending = 0;
+
+  async function run(label, fn, keepError) {
+    pending += 1;
     body.dataset.busy = "true";
-    W.clearError();
+    if (!keepError) {
+      W.clearError();
+    }
     W.setStatus(label + "…");
     try {
       const result = await fn();
@@ -104,13 +110,19 @@
       let text = (error && error.message) || "未知错误";
       const conflicts = error && error.body && error.body.conflicts;
       if (Array.isArray(conflicts) && conflicts.length) {
-        text += "：" + conflicts.map((c) => c.message_zh || c.code || "").filter(Boolean).join("；");
+        const extra = conflicts
+          .map((c) => c.message_zh || c.code || "")
+          .filter((m) => m && !text.includes(m));
+        if (extra.length) {
+          text += "：" + extra.join("；");
+        }
       }
       W.showError(label + "失败：" + text, cfg, status);
       console.warn("wangge planner:", label, status, text);
       return null;
     } finally {
-      body.dataset.busy = "false";
+      pending -= 1;
+      body.dataset.busy = pending > 0 ? "true" : "false";
       updateStatus();
     }
   }
@@ -178,6 +190,23 @@
         position: "topright",
       })
       .addTo(map);
+  }
+
+  // Community outlines as invisible GeoJSON: vector tiles are pictures, so these are what a
+  // drawn or dragged vertex snaps to on the community border (a grid must not leak out of it).
+  async function loadOutlines() {
+    const collection = await W.api("GET", "/collections/admin_units/items?limit=1000");
+    const communities = collection.features.filter((f) => f.properties.level === "community");
+    state.outlines = L.geoJSON(
+      W.toDisplay(cfg, { type: "FeatureCollection", features: communities }),
+      {
+        pane: "wangge-grids",
+        style: () => ({ opacity: 0, fill: false, weight: 1 }),
+        interactive: false,
+        pmIgnore: true,
+        snapIgnore: false,
+      }
+    ).addTo(state.map);
   }
 
   function refreshGridTiles() {
@@ -305,8 +334,9 @@
       return true;
     });
     if (!done) {
-      // The draft is unchanged: redraw it (a cancelled reshape leaves moved vertices).
-      await run("重新加载方案", reloadPlan);
+      // The draft is unchanged: redraw it (a refused reshape leaves moved vertices), keeping
+      // the message that says why the edit was refused.
+      await run("重新加载方案", reloadPlan, true);
     }
     return done;
   }
@@ -420,6 +450,8 @@
         .map((p, i) => ({ type: "Feature", id: i, geometry: p.geometry, properties: p }));
       state.problemLayer = L.geoJSON(W.toDisplay(cfg, { type: "FeatureCollection", features: features }), {
         pane: "wangge-problems",
+        pmIgnore: true,
+        snapIgnore: true,
         style: (f) => Object.assign({ className: "wangge-problem wangge-problem-" + f.properties.kind }, problemStyle(f.properties)),
         pointToLayer: (f, latlng) => L.circleMarker(latlng, Object.assign({ radius: 8 }, problemStyle(f.properties))),
         onEachFeature: (f, layer) => layer.bindTooltip(f.properties.message_zh, { sticky: true }),
@@ -659,14 +691,24 @@
     $("tool-validate").addEventListener("click", validate);
     $("tool-publish").addEventListener("click", publish);
 
-    await run("加载网格户数", loadSizing);
+    // Households per grid (for the colours) load while the tiles and the plans load: on a
+    // street of thousands of grids it is the slowest request. Until it arrives grids are grey;
+    // then the grid tiles and any open draft are restyled.
     addTileLayers();
+    const sizing = run("加载网格户数", loadSizing).then(() => {
+      state.tileLayers.grids.redraw();
+      if (state.gridsLayer) {
+        state.gridsLayer.setStyle(gridStyle);
+      }
+    });
+    const outlines = run("加载社区边界", loadOutlines);
     await run("加载方案列表", loadPlans);
     const wanted = new URLSearchParams(window.location.search).get("plan");
     if (wanted && state.plans.some((p) => String(p.id) === wanted)) {
       $("plan-select").value = wanted;
       await openPlan(wanted);
     }
+    await Promise.all([sizing, outlines]);
     updateTools();
     updateStatus();
     body.dataset.plannerReady = "true";
