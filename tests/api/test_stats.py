@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import mapbox_vector_tile
-import mercantile
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
+
+import mapbox_vector_tile
+import mercantile
 
 from tests.api.helpers import GEOJSON, assert_problem
 from tests.conftest import login

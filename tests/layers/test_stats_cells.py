@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import mapbox_vector_tile
 import pytest
 from sqlalchemy import Float, column, func, select, table, text
 from sqlalchemy.orm import Session
 
+import mapbox_vector_tile
 from shapely.geometry import Point, shape
 
 from layers.access import Principal
