@@ -166,3 +166,15 @@ def test_other_roles_get_a_chinese_403_page(live_server: str, tab: Tab, username
     expect(page.locator("h1")).to_contain_text("事件调度")
     assert [e for e in tab.errors if "403" not in e] == []
     assert_only_local_requests(tab.requests)
+
+
+@pytest.mark.parametrize("username", ["t_street", "t_admin"])
+def test_page_loads_for_street_admin_and_admin(
+    live_server: str, tab: Tab, incidents: dict[str, int], username: str
+) -> None:
+    page = _open(tab, live_server, username)
+    _settled(page, TOTAL_ALL)  # both see the whole test street
+    assert page.locator("path.wangge-heat-cell").count() == _cells(page) >= 5
+    expect(page.locator("#overdue-list")).to_contain_text("T-INC-d1")
+    assert tab.errors == []
+    assert_only_local_requests(tab.requests)

@@ -215,3 +215,22 @@ def test_other_roles_get_a_chinese_403_page(
     expect(page.locator("#wangge-forbidden")).to_contain_text("不能使用此页面")
     assert [e for e in phone.errors if "403" not in e] == []
     assert_only_local_requests(phone.requests)
+
+
+@pytest.mark.parametrize("username", ["t_dispatcher", "t_ca_a", "t_admin"])
+def test_where_am_i_for_the_other_field_roles(
+    live_server: str, phone: Tab, clean_incidents: None, username: str
+) -> None:
+    page = _open(phone, live_server, username)
+    page.click("#field-whereami")
+    page.locator(f"body[data-located-grid='{GRID_A1}'][data-busy='false']").wait_for(
+        state="attached"
+    )
+    expect(page.locator("#card-staff")).to_contain_text("13711112222")  # phones in full
+    expect(page.locator("#card-households")).to_have_text("房屋 1 套，住户 1 户")
+    # A dispatcher records no patrols and reads no person registers: no to-do lists.
+    expect(page.locator("#due-section")).to_be_visible(visible=username != "t_dispatcher")
+    expect(page.locator("#report-section")).to_be_visible()
+    _no_horizontal_overflow(page)
+    assert phone.errors == []
+    assert_only_local_requests(phone.requests)
