@@ -8,7 +8,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
-from map_ui import grid_map, login, planner
+from map_ui import dispatch, field, grid_map, login, planner
 from map_ui.assets import STATIC_DIR, STATIC_URL, missing_files, use_local_assets
 from map_ui.templating import make_templates
 
@@ -41,4 +41,6 @@ def mount(app: FastAPI) -> None:
     app.include_router(login.make_router(templates))
     app.include_router(grid_map.make_router(templates))
     app.include_router(planner.make_router(templates))
+    app.include_router(dispatch.make_router(templates))
+    app.include_router(field.make_router(templates))
     app.mount(STATIC_URL, StaticFiles(directory=STATIC_DIR), name="static")

@@ -85,13 +85,17 @@ def list_incidents(
     principal: PrincipalDep,
     status_: Annotated[str | None, Query(alias="status", max_length=16)] = None,
     category: Annotated[str | None, Query(max_length=64)] = None,
+    supervised: Annotated[
+        bool | None, Query(description="true: only incidents under supervision (督办)")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
     """Visible incidents, newest first."""
     return reporting.list_incidents(
-        session, principal, status=status_, category_code=category, limit=limit, offset=offset
-    )
+        session, principal, status=status_, category_code=category, supervised=supervised,
+        limit=limit, offset=offset,
+    )  # fmt: skip
 
 
 @router.post("/photos", status_code=status.HTTP_201_CREATED, summary="Upload a photo")

@@ -471,13 +471,21 @@ def list_incidents(
     *,
     status: str | None = None,
     category_code: str | None = None,
+    supervised: bool | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> dict[str, Any]:
-    """Visible incidents, newest first (no personal data: the list never shows reporters)."""
+    """Visible incidents, newest first (no personal data: the list never shows reporters).
+
+    ``supervised`` True keeps the incidents under supervision (督办: level other than ``none``),
+    False the others.
+    """
     where = [visible_incidents(principal)]
     if status:
         where.append(Incident.status == status)
+    if supervised is not None:
+        under = Incident.supervision != "none"
+        where.append(under if supervised else ~under)
     if category_code:
         where.append(
             (Incident.category_code == category_code)
