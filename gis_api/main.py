@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis_api.errors import problem, register_error_handlers
 from gis_api.routes import (
+    address,
     auth,
     collections,
     grid_plans,
@@ -113,6 +114,7 @@ def create_app(
         imports,
         grid_validation,
         grid_plans,
+        address,
     ):
         app.include_router(module.router)
     map_router.mount(app)
