@@ -146,6 +146,9 @@ def resolve_admin(text: str) -> tuple[str | None, str | None, str | None, str]:
     if found.get("province") is None or not text.endswith(detail):
         return None, None, None, text
     consumed = text[: len(text) - len(detail)]
+    if detail[:1] in ("市", "区", "县") and not consumed.endswith(_ADMIN_SUFFIX):
+        # an old name with its suffix (莱芜市): JioNLP consumed the name, not the suffix
+        consumed, detail = consumed + detail[0], detail[1:]
     if not consumed or not consumed.endswith(_ADMIN_SUFFIX):
         return None, None, None, text
     return found.get("province"), found.get("city"), found.get("county"), detail
