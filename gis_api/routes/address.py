@@ -87,7 +87,7 @@ def get_geocode_search(
     principal: PrincipalDep,
     q: Annotated[str, _Q],
     limit: Annotated[int, _LIMIT] = 10,
-    format: Annotated[str, Query(description="Only json (Nominatim's default here)")] = "json",  # noqa: A002
+    format: Annotated[str, Query(description="Only json (Nominatim's default here)")] = "json",
 ) -> list[NominatimPlace]:
     """The same search as `/address/search` in Nominatim's JSON shape (no staff)."""
     result = address_search.search(

@@ -209,9 +209,8 @@ def _parse_tail(tail: str) -> tuple[dict[str, Any], str]:
                 parts.setdefault("room", value)
             else:
                 parts["building"] = _canonical_building(value)
-    if trailing and run and trailing.start() == run[-1].end():
-        if "room" not in parts:
-            parts["room"] = trailing["room"]
+    if trailing and run and trailing.start() == run[-1].end() and "room" not in parts:
+        parts["room"] = trailing["room"]
     return parts, tail[:start]
 
 

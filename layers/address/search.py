@@ -201,7 +201,9 @@ def search(
         )
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(
-            f"limit must be between 1 and {MAX_LIMIT}", f"limit 须在 1 到 {MAX_LIMIT} 之间", "limit"
+            f"limit must be between 1 and {MAX_LIMIT}",
+            f"limit 须在 1 到 {MAX_LIMIT} 之间",
+            field="limit",
         )
     parsed = parse_address(_apply_aliases(session, query))
     bkey = building_key(parsed).lower()
@@ -327,7 +329,7 @@ def reverse(
     """
     if not 0 < max_distance_m <= 1000:
         raise InvalidInput(
-            "max_distance_m must be in (0, 1000]", "最大距离须在 0 到 1000 米之间", "max_m"
+            "max_distance_m must be in (0, 1000]", "最大距离须在 0 到 1000 米之间", field="max_m"
         )
     crs_obj = _as_crs(crs)
     point = to_storage_point(lon, lat, crs_obj)

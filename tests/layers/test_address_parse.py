@@ -37,7 +37,8 @@ def _parts(text: str) -> dict[str, Any]:
     ("text", "expected"),
     [
         ("华信路12号3号楼2单元301",
-         {"road": "华信路", "house_number": "12号", "building": "3号楼", "unit": "2", "room": "301"}),
+         {"road": "华信路", "house_number": "12号", "building": "3号楼", "unit": "2",
+          "room": "301"}),
         ("鲁能领秀城12-2-301",
          {"compound": "鲁能领秀城", "building": "12号楼", "unit": "2", "room": "301"}),
         ("全福街道华信路小区3栋",
