@@ -27,11 +27,12 @@ RUN python -m venv /opt/venv \
     && groupadd --system --gid 10001 wangge \
     && useradd --system --uid 10001 --gid 10001 --home-dir /app --shell /usr/sbin/nologin wangge
 WORKDIR /app
-# Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
-COPY pyproject.toml ./
+# Dependencies first, from pyproject.toml and constraints.txt alone, so a code change does not
+# reinstall them; the constraints pin the versions the test suite passed with.
+COPY pyproject.toml constraints.txt ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
         > /tmp/requirements.txt \
-    && pip install -r /tmp/requirements.txt
+    && pip install -c constraints.txt -r /tmp/requirements.txt
 COPY . .
 COPY --from=assets /app/map_ui/static/vendor map_ui/static/vendor
 RUN pip install --no-deps -e . \

@@ -18,7 +18,10 @@ from gis_api.routes import (
     grid_validation,
     health,
     imports,
+    incidents,
     locate,
+    open311,
+    patrols,
     registries,
 )
 from gis_api.settings import ApiSettings
@@ -114,6 +117,9 @@ def create_app(
         imports,
         grid_validation,
         grid_plans,
+        incidents,
+        patrols,
+        open311,
         address,
     ):
         app.include_router(module.router)

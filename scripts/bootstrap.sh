@@ -147,14 +147,14 @@ ensure_venv() {
 
 ensure_python_packages() {
     local stamp="$LOCAL/pip.sha256" want have=""
-    want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+    want=$(cat pyproject.toml constraints.txt | sha256sum | cut -d' ' -f1)
     [[ -f "$stamp" ]] && have=$(<"$stamp")
     if [[ "$want" == "$have" && -x .venv/bin/alembic && -x .venv/bin/wangge && -x .venv/bin/pytest ]]; then
-        note "Python packages up to date (pyproject.toml unchanged)"
+        note "Python packages up to date (pyproject.toml and constraints.txt unchanged)"
         return 0
     fi
-    say "Installing the project into .venv (pip install -e '.[dev]')"
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+    say "Installing the project into .venv (pip install -c constraints.txt -e '.[dev]')"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
     printf '%s\n' "$want" >"$stamp"
 }
 

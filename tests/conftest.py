@@ -31,7 +31,9 @@ from layers.settings import DatabaseSettings
 from tests.fixtures.world import World, build_world
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_TESTDATA = ROOT.parent / "shared" / "testdata"
+# Public conformance cases (JTS, shapely, PostGIS, coordinate pairs, Open311, addresses): a copy
+# of the workplace's ../shared/testdata kept in the repository (see tests/conformance/README.md).
+SHARED_TESTDATA = ROOT / "tests" / "conformance"
 
 _skipped: list[str] = []
 

@@ -303,3 +303,36 @@ def test_make_test_bootstraps_lints_migrates_and_runs_pytest() -> None:
     positions = [out.find(step) for step in steps]
     assert -1 not in positions, out
     assert positions == sorted(positions), out
+
+
+# --- pinned versions -----------------------------------------------------------------------------
+
+
+def _pins() -> dict[str, str]:
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, sep, version = line.partition("==")
+            assert sep, f"constraints.txt: {line!r} is not an exact pin"
+            pins[name.lower().replace("_", "-")] = version
+    return pins
+
+
+def test_constraints_pin_every_direct_dependency_and_the_linters() -> None:
+    """A new release of ruff turned CI red once: every direct dependency is pinned exactly."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    names = {
+        re.split(r"[\[<>=!~ ;]", req, maxsplit=1)[0].lower().replace("_", "-") for req in wanted
+    }
+    missing = sorted(names - _pins().keys())
+    assert missing == [], f"not pinned in constraints.txt: {missing}"
+
+
+def test_bootstrap_and_dockerfile_install_with_the_constraints() -> None:
+    assert "-c constraints.txt" in (ROOT / "scripts" / "bootstrap.sh").read_text(encoding="utf-8")
+    dockerfile = (ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "COPY pyproject.toml constraints.txt" in dockerfile
+    assert "-c constraints.txt" in dockerfile

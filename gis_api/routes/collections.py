@@ -25,6 +25,13 @@ from gis_api.schemas.features import (
 from layers import features
 from layers.errors import InvalidInput, NotFound
 from layers.features import CRS84, ItemsQuery, LayerInfo
+from layers.spatial.crs import Crs
+from layers.spatial.output_crs import (
+    OUTPUT_CRS_CHOICES,
+    content_crs,
+    convert_geojson,
+    parse_output_crs,
+)
 
 router = APIRouter(tags=["features"])
 
@@ -37,7 +44,7 @@ CONFORMANCE = [
 ]
 
 # Query parameters every items request accepts; a layer adds its own filters (LayerInfo.filters).
-COMMON_ITEMS_PARAMS = frozenset({"bbox", "bbox-crs", "limit", "offset"})
+COMMON_ITEMS_PARAMS = frozenset({"bbox", "bbox-crs", "crs", "limit", "offset"})
 
 _FEATURE_ID = re.compile(r"^[0-9]{1,10}$")
 
@@ -56,6 +63,23 @@ def get_layer_info(
 
 
 LayerDep = Annotated[LayerInfo, Depends(get_layer_info)]
+
+
+def get_output_crs(
+    crs: Annotated[
+        str | None,
+        Query(
+            description=f"CRS of the returned coordinates: {OUTPUT_CRS_CHOICES}. GCJ02 is for "
+            "maps over an AMap (高德) basemap, BD09 for Baidu; the response names it in the "
+            "Content-Crs header"
+        ),
+    ] = None,
+) -> Crs:
+    """The output CRS of a GeoJSON response (default WGS-84), or 422."""
+    return parse_output_crs(crs)
+
+
+OutputCrsDep = Annotated[Crs, Depends(get_output_crs)]
 
 
 def get_items_query(
@@ -240,6 +264,7 @@ def get_items(
     query: ItemsQueryDep,
     session: SessionDep,
     principal: PrincipalDep,
+    crs: OutputCrsDep,
 ) -> Response:
     """Page through the features of a layer that lie in your area, filtered by bbox and properties.
 
@@ -254,7 +279,7 @@ def get_items(
         links=lambda matched: _page_links(request, info, query, matched),
         client_ip=client_ip(request),
     )
-    return Response(content=page.body, media_type=GEOJSON)
+    return _geojson(page.body, crs)
 
 
 @router.get(
@@ -268,6 +293,7 @@ def get_item(
     info: LayerDep,
     session: SessionDep,
     principal: PrincipalDep,
+    crs: OutputCrsDep,
     feature_id: Annotated[str, Path(alias="featureId", description="The feature's id")],
 ) -> Response:
     """One feature by id; 404 when it does not exist or lies outside your area."""
@@ -293,4 +319,13 @@ def get_item(
         links=links,
         client_ip=client_ip(request),
     )
-    return Response(content=body, media_type=GEOJSON)
+    return _geojson(body, crs)
+
+
+def _geojson(body: str, crs: Crs) -> Response:
+    """The GeoJSON text in ``crs``, with its Content-Crs header."""
+    return Response(
+        content=convert_geojson(body, crs),
+        media_type=GEOJSON,
+        headers={"Content-Crs": content_crs(crs)},
+    )

@@ -23,6 +23,7 @@ from layers.demo.arrays import IntArray
 from layers.demo.constants import DISTRICT_CODE, STREET_CODE, STREET_PREFIX
 from layers.demo.dataset import DemoDataset, Table
 from layers.errors import WanggeError
+from layers.spatial.assign import assign_all
 
 #: Called while loading: (table, rows written so far, rows of the table).
 LoadProgress = Callable[[str, int, int], None]
@@ -383,96 +384,11 @@ def delete_demo(session: Session, dataset: DemoDataset) -> dict[str, int]:
     return deleted
 
 
-_ASSIGN_BUILDINGS = """
-WITH hit AS (
-    SELECT DISTINCT ON (b.id) b.id, g.id AS grid_id, g.community_id
-    FROM grids AS g
-    CROSS JOIN LATERAL (
-        SELECT b.id FROM buildings AS b
-        WHERE b.geom && g.geom AND ST_Covers(g.geom, ST_PointOnSurface(b.geom))
-        OFFSET 0
-    ) AS b
-    WHERE g.valid_to IS NULL AND g.kind <> 'micro'
-    ORDER BY b.id, g.code
-), target AS (
-    SELECT b.id, hit.grid_id, hit.community_id
-    FROM buildings AS b LEFT JOIN hit ON hit.id = b.id
-    WHERE b.grid_id IS DISTINCT FROM hit.grid_id OR b.community_id IS DISTINCT FROM hit.community_id
-)
-UPDATE buildings AS b SET grid_id = t.grid_id, community_id = t.community_id
-FROM target AS t WHERE b.id = t.id
-"""
-
-_ASSIGN_PLACES = """
-WITH hit AS (
-    SELECT DISTINCT ON (p.id) p.id, g.id AS grid_id, g.community_id
-    FROM grids AS g
-    CROSS JOIN LATERAL (
-        SELECT p.id FROM places AS p
-        WHERE p.geom && g.geom AND ST_Covers(g.geom, ST_PointOnSurface(p.geom))
-        OFFSET 0
-    ) AS p
-    WHERE g.valid_to IS NULL AND g.kind <> 'micro'
-    ORDER BY p.id, g.code
-), target AS (
-    SELECT p.id, hit.grid_id, hit.community_id
-    FROM places AS p LEFT JOIN hit ON hit.id = p.id
-    WHERE p.grid_id IS DISTINCT FROM hit.grid_id OR p.community_id IS DISTINCT FROM hit.community_id
-)
-UPDATE places AS p SET grid_id = t.grid_id, community_id = t.community_id
-FROM target AS t WHERE p.id = t.id
-"""
-
-_ASSIGN_INCIDENTS = """
-WITH hit AS (
-    SELECT DISTINCT ON (i.id) i.id, g.id AS grid_id, g.community_id
-    FROM grids AS g
-    CROSS JOIN LATERAL (
-        SELECT i.id FROM incidents AS i
-        WHERE ST_Covers(g.geom, i.geom)
-        OFFSET 0
-    ) AS i
-    WHERE g.valid_to IS NULL AND g.kind <> 'micro'
-    ORDER BY i.id, g.code
-), target AS (
-    SELECT i.id, hit.grid_id, hit.community_id
-    FROM incidents AS i LEFT JOIN hit ON hit.id = i.id
-    WHERE i.grid_id IS DISTINCT FROM hit.grid_id OR i.community_id IS DISTINCT FROM hit.community_id
-)
-UPDATE incidents AS i SET grid_id = t.grid_id, community_id = t.community_id
-FROM target AS t WHERE i.id = t.id
-"""
-
-
 def assign_to_grids(session: Session) -> dict[str, int]:
     """File buildings, places and incidents under the current grid that covers them.
 
-    One set-based ``UPDATE ... FROM`` per table, no Python loop over rows:
-
-    * the location tested is the footprint's ``ST_PointOnSurface`` for buildings and polygon
-      places (a point places' own point), the point itself for incidents; ``ST_Covers``, so a
-      point on a grid edge counts as inside;
-    * the candidates are the current grids (``valid_to IS NULL``) that are not micro-grids (the
-      level that tiles the territory), as in ``wangge_grid_at`` of migration 0003;
-    * the join is driven by those grids: for each grid a LATERAL
-      subquery probes the GiST index of the row table (``&&``, or the index-aware
-      ``ST_Covers``), fenced with ``OFFSET 0`` so the planner keeps that shape and the prepared
-      grid geometry stays cached (much faster than a point-driven join, see PITFALLS.md);
-    * a point on the shared edge of two grids goes to the grid with the lowest code
-      (``DISTINCT ON ... ORDER BY g.code``), so the result does not depend on the plan;
-    * ``community_id`` is the covering grid's community; rows outside every current grid get
-      NULL in both columns; only rows whose values change are written, so a second run is cheap.
-
-    Returns the number of rows written per table. Never commits; callers ANALYZE afterwards
-    when they changed many rows. (``layers.spatial.assign.assign_all`` implements the same rule
-    for the whole application; this copy is the demo loader's, as the demo issue asked.)
+    The application's own bulk path (:func:`layers.spatial.assign.assign_all`: grid-driven,
+    set-based, the documented tie rule of docs/LOCATE.md), so demo rows are filed exactly as
+    rows written through the API would be. Returns the rows written per table; never commits.
     """
-    out = {}
-    for table, statement in (
-        ("buildings", _ASSIGN_BUILDINGS),
-        ("places", _ASSIGN_PLACES),
-        ("incidents", _ASSIGN_INCIDENTS),
-    ):
-        result = session.execute(text(statement))
-        out[table] = int(result.rowcount or 0)  # type: ignore[attr-defined]
-    return out
+    return assign_all(session)

@@ -21,8 +21,6 @@ commands.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -32,6 +30,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 from sqlalchemy.orm import Session
 
+from layers.cli_support import cli_fail, cli_transaction, operator_principal
 from layers.errors import WanggeError
 
 if TYPE_CHECKING:
@@ -46,65 +45,9 @@ app.add_typer(plans_app, name="plans")
 app.add_typer(grids_app, name="grids")
 console = Console(soft_wrap=True)
 
-SessionOpener = Callable[[], AbstractContextManager[Session]]
 CommitOption = Annotated[
     bool, typer.Option("--commit", help="Write the changes (default: a dry run).")
 ]
-
-
-@contextmanager
-def _transaction(ctx: typer.Context, *, commit: bool) -> Iterator[Session]:
-    """One transaction: committed when ``commit`` and the block succeeds, else rolled back."""
-    opener: SessionOpener | None = (
-        (ctx.obj or {}).get("session") if isinstance(ctx.obj, dict) else None
-    )
-    if opener is not None:
-        with opener() as session:
-            nested = session.begin_nested()
-            try:
-                yield session
-            except BaseException:
-                nested.rollback()
-                raise
-            if commit:
-                nested.commit()
-            else:
-                nested.rollback()
-        return
-    from layers.db import make_engine, make_sessionmaker
-
-    engine = make_engine()
-    try:
-        with make_sessionmaker(engine)() as session:
-            transaction = session.begin()
-            try:
-                yield session
-            except BaseException:
-                transaction.rollback()
-                raise
-            if commit:
-                transaction.commit()
-            else:
-                transaction.rollback()
-    finally:
-        engine.dispose()
-
-
-def _fail(exc: WanggeError) -> typer.Exit:
-    console.print(f"[red]{exc.message_zh}[/red]\n{exc.message_en}")
-    for conflict in exc.extra.get("conflicts", []):
-        console.print(f"  - {conflict}")
-    return typer.Exit(code=1)
-
-
-def _operator() -> Principal:
-    """A principal that sees every area (reads from the command line)."""
-    from layers.access import Principal
-    from layers.models.users import Role
-
-    return Principal(
-        user_id=0, username="cli", role=Role.admin, area_id=0, area_code="", area_prefix=""
-    )
 
 
 def _user(session: Session, username: str) -> Principal:
@@ -135,10 +78,10 @@ def list_plans(
     from layers.grids import plans
 
     try:
-        with _transaction(ctx, commit=False) as session:
-            rows = plans.list_plans(session, principal=_operator(), status=status)
+        with cli_transaction(ctx, commit=False) as session:
+            rows = plans.list_plans(session, principal=operator_principal(), status=status)
     except WanggeError as exc:
-        raise _fail(exc) from exc
+        raise cli_fail(exc, console) from exc
     table = RichTable(title="网格调整方案 Grid plans")
     for column in ("id", "name", "status", "scope", "effective_at"):
         table.add_column(column)
@@ -163,11 +106,11 @@ def diff_plan(ctx: typer.Context, plan_id: int) -> None:
     from layers.grids.diff import plan_diff
 
     try:
-        with _transaction(ctx, commit=False) as session, _spinner() as spinner:
+        with cli_transaction(ctx, commit=False) as session, _spinner() as spinner:
             spinner.add_task(f"diff of plan {plan_id}")
-            diff = plan_diff(session, principal=_operator(), plan_id=plan_id)
+            diff = plan_diff(session, principal=operator_principal(), plan_id=plan_id)
     except WanggeError as exc:
-        raise _fail(exc) from exc
+        raise cli_fail(exc, console) from exc
     table = RichTable(title=f"Plan {plan_id}: buildings/households/persons/places/open incidents")
     for column in ("code", "change", "name", "before", "after", "households vs target"):
         table.add_column(column)
@@ -211,7 +154,7 @@ def publish_plan(
     from layers.grids import plans
 
     try:
-        with _transaction(ctx, commit=commit) as session, _spinner() as spinner:
+        with cli_transaction(ctx, commit=commit) as session, _spinner() as spinner:
             task = spinner.add_task(f"publishing plan {plan_id}")
             result = plans.publish_plan(
                 session,
@@ -221,7 +164,7 @@ def publish_plan(
             )
             spinner.update(task, description=f"published plan {plan_id}")
     except WanggeError as exc:
-        raise _fail(exc) from exc
+        raise cli_fail(exc, console) from exc
     verb = "Published" if commit else "Dry run (nothing written; add --commit)"
     console.print(f"{verb}: plan {plan_id}, effective {result.effective_at.isoformat()}")
     for grid in result.created:
@@ -249,9 +192,9 @@ def sizhi(
     from layers.models import Grid
 
     try:
-        with _transaction(ctx, commit=commit) as session:
+        with cli_transaction(ctx, commit=commit) as session:
             stored, generated, typed = sizhi_layer.preview_sizhi(
-                session, principal=_operator(), code=code
+                session, principal=operator_principal(), code=code
             )
             console.print(f"{code} stored{' (typed)' if typed else ''}: {stored}")
             console.print(f"{code} generated: {generated}")
@@ -271,7 +214,7 @@ def sizhi(
                 verb = "rewritten" if commit else "would be rewritten (add --commit)"
                 console.print(f"{len(changed)} 四至 {verb}")
     except WanggeError as exc:
-        raise _fail(exc) from exc
+        raise cli_fail(exc, console) from exc
 
 
 @grids_app.command("sizing")
@@ -280,12 +223,12 @@ def sizing(ctx: typer.Context, community: str) -> None:
     from layers.grids import sizing as sizing_layer
 
     try:
-        with _transaction(ctx, commit=False) as session:
+        with cli_transaction(ctx, commit=False) as session:
             rows = sizing_layer.grid_sizing(
-                session, principal=_operator(), community_code=community
+                session, principal=operator_principal(), community_code=community
             )
     except WanggeError as exc:
-        raise _fail(exc) from exc
+        raise cli_fail(exc, console) from exc
     table = RichTable(title=f"网格规模 Sizing of {community}")
     for column in ("code", "name", "type", "households", "target", "deviation"):
         table.add_column(column)

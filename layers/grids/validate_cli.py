@@ -19,8 +19,6 @@ checked, and the change is attributed to them). Each command runs in one transac
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -31,6 +29,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 from sqlalchemy.orm import Session
 
+from layers.cli_support import cli_fail, cli_transaction, operator_principal
 from layers.errors import WanggeError
 
 if TYPE_CHECKING:
@@ -43,7 +42,6 @@ app = typer.Typer(
 )
 console = Console(soft_wrap=True)
 
-SessionOpener = Callable[[], AbstractContextManager[Session]]
 
 ToleranceOption = Annotated[
     float,
@@ -62,50 +60,6 @@ CommitOption = Annotated[
 SEVERITY_STYLE = {"error": "red", "sliver": "yellow", "warning": "cyan"}
 
 
-@contextmanager
-def _transaction(ctx: typer.Context, *, commit: bool) -> Iterator[Session]:
-    """One transaction: committed when ``commit`` and the block succeeds, else rolled back."""
-    opener: SessionOpener | None = (
-        (ctx.obj or {}).get("session") if isinstance(ctx.obj, dict) else None
-    )
-    if opener is not None:
-        with opener() as session:
-            yield session
-        return
-    from layers.db import make_engine, make_sessionmaker
-
-    engine = make_engine()
-    try:
-        with make_sessionmaker(engine)() as session:
-            transaction = session.begin()
-            try:
-                yield session
-            except BaseException:
-                transaction.rollback()
-                raise
-            if commit:
-                transaction.commit()
-            else:
-                transaction.rollback()
-    finally:
-        engine.dispose()
-
-
-def _fail(exc: WanggeError) -> typer.Exit:
-    console.print(f"[red]{exc.message_en}[/red]\n{exc.message_zh}")
-    return typer.Exit(code=1)
-
-
-def _operator() -> Principal:
-    """A principal that sees every area (reads from the command line)."""
-    from layers.access import Principal
-    from layers.models.users import Role
-
-    return Principal(
-        user_id=0, username="cli", role=Role.admin, area_id=0, area_code="", area_prefix=""
-    )
-
-
 def _principal(session: Session, username: str | None, *, required: bool) -> Principal:
     """The named user as a principal; the operator for reads without ``--user``."""
     from sqlalchemy import select
@@ -121,7 +75,7 @@ def _principal(session: Session, username: str | None, *, required: bool) -> Pri
                 "--commit 需要 --user：修改必须记录到具体用户",
                 field="user",
             )
-        return _operator()
+        return operator_principal()
     user_id = session.scalar(select(User.id).where(User.username == username.strip().lower()))
     if user_id is None:
         raise InvalidInput(f"There is no user {username!r}", f"没有用户 {username!r}", field="user")
@@ -180,7 +134,7 @@ def validate(
     from layers.grids.coverage import validate_coverage
 
     try:
-        with _transaction(ctx, commit=False) as session, _steps() as progress:
+        with cli_transaction(ctx, commit=False) as session, _steps() as progress:
             task = progress.add_task("validating", total=None)
             report = validate_coverage(
                 session,
@@ -189,7 +143,7 @@ def validate(
                 progress=lambda step: progress.update(task, description=step),
             )
     except WanggeError as exc:
-        raise _fail(exc) from exc
+        raise cli_fail(exc, console) from exc
     print_report(report)
     if geojson is not None:
         geojson.write_text(
@@ -212,7 +166,7 @@ def repair(
     from layers.grids.repair import apply_repair, preview_repair
 
     try:
-        with _transaction(ctx, commit=commit) as session:
+        with cli_transaction(ctx, commit=commit) as session:
             principal = _principal(session, user, required=commit)
             with _steps() as progress:
                 progress.add_task("computing the repair", total=None)
@@ -232,7 +186,7 @@ def repair(
                     f"已写入 {len(result.repaired)} 个网格新版本"
                 )
     except WanggeError as exc:
-        raise _fail(exc) from exc
+        raise cli_fail(exc, console) from exc
     if not commit and plan.changes:
         console.print(
             "Dry run: nothing written (add --commit --user NAME to apply)\n演练模式：未写入"
@@ -292,7 +246,7 @@ def import_file(
         console.print(f"[red]No such file: {file}[/red]\n文件不存在：{file}")
         raise typer.Exit(code=1)
     try:
-        with _transaction(ctx, commit=commit) as session:
+        with cli_transaction(ctx, commit=commit) as session:
             principal = _principal(session, user, required=commit)
             with _steps() as progress:
                 progress.add_task(f"reading {file.name}", total=None)
@@ -312,7 +266,7 @@ def import_file(
     except WanggeError as exc:
         if "report" in exc.extra:
             _print_import(exc.extra["report"])
-        raise _fail(exc) from exc
+        raise cli_fail(exc, console) from exc
     _print_import(report.to_dict())
     if not commit:
         console.print(
@@ -363,11 +317,11 @@ def export(
         raise typer.Exit(code=1)
     try:
         moment: datetime | None = parse_instant(at, field="at") if at else None
-        with _transaction(ctx, commit=False) as session:
+        with cli_transaction(ctx, commit=False) as session:
             exported = export_grids(
-                session, _operator(), parent_code=code, fmt=chosen, at=moment, crs=crs
+                session, operator_principal(), parent_code=code, fmt=chosen, at=moment, crs=crs
             )
     except WanggeError as exc:
-        raise _fail(exc) from exc
+        raise cli_fail(exc, console) from exc
     out.write_bytes(exported.content)
     console.print(f"{exported.count} grid(s) → {out}\n已导出 {exported.count} 个网格")

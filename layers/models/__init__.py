@@ -5,8 +5,16 @@ from layers.models.admin import AdminLevel, AdminUnit
 from layers.models.audit import AuditLog
 from layers.models.buildings import Building, House, Household
 from layers.models.grids import Grid, GridCode, GridLineage, GridStaff
-from layers.models.incidents import Incident, IncidentCategory, IncidentStep
-from layers.models.patrols import Patrol
+from layers.models.incidents import (
+    DispatchRule,
+    Incident,
+    IncidentCategory,
+    IncidentDepartment,
+    IncidentPhoto,
+    IncidentStep,
+    IncidentTimeLimit,
+)
+from layers.models.patrols import Patrol, PatrolChecklistItem
 from layers.models.persons import CareGroupCategory, Person, PersonCareGroup
 from layers.models.places import Place
 from layers.models.plans import (
@@ -30,6 +38,7 @@ __all__ = [
     "Building",
     "CareGroupCategory",
     "Department",
+    "DispatchRule",
     "Grid",
     "GridCode",
     "GridLineage",
@@ -42,8 +51,12 @@ __all__ = [
     "Household",
     "Incident",
     "IncidentCategory",
+    "IncidentDepartment",
+    "IncidentPhoto",
     "IncidentStep",
+    "IncidentTimeLimit",
     "Patrol",
+    "PatrolChecklistItem",
     "Person",
     "PersonCareGroup",
     "Place",

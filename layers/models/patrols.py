@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, func, text
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -38,3 +38,25 @@ class Patrol(CreatedAtMixin, Base):
     incident_id: Mapped[int | None] = mapped_column(
         ForeignKey("incidents.id", ondelete="SET NULL"), index=True
     )
+    # Added by migration 0007: the checklist the answers belong to (NULL for older records).
+    checklist_kind: Mapped[str | None] = mapped_column(String(32))
+
+
+class PatrolChecklistItem(Base):
+    """One item of a department checklist (傻瓜式清单); a failed item becomes an incident."""
+
+    __tablename__ = "patrol_checklist_items"
+    __table_args__ = (
+        CheckConstraint("code ~ '^[a-z0-9_]{2,64}$'", name="code_format"),
+        CheckConstraint("risk_level IN ('high', 'medium', 'low')", name="risk_known"),
+    )
+
+    checklist_kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    text_zh: Mapped[str] = mapped_column(String(200))
+    text_en: Mapped[str] = mapped_column(String(200))
+    category_code: Mapped[str] = mapped_column(
+        ForeignKey("incident_categories.code", ondelete="RESTRICT"), index=True
+    )
+    risk_level: Mapped[str] = mapped_column(String(8), server_default=text("'medium'"))
+    sort_order: Mapped[int] = mapped_column(Integer, server_default=text("0"))

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from layers.access import Principal
+from layers.cli_support import cli_fail
 from layers.errors import WanggeError
 
 app = typer.Typer(
@@ -78,11 +79,6 @@ def _console() -> Console:
     return Console()
 
 
-def _fail(exc: WanggeError) -> typer.Exit:
-    _console().print(f"[red]{exc.message_zh}[/red]\n[red]{exc.message_en}[/red]")
-    return typer.Exit(code=1)
-
-
 def _text(value: Any) -> str:
     if value is None:
         return "—"
@@ -116,7 +112,7 @@ def persons_show(
                 client_ip=CLI_CLIENT,
             )
     except WanggeError as exc:
-        raise _fail(exc) from None
+        raise cli_fail(exc, _console()) from None
     table = Table(title=f"人员 Person {person_id}", show_header=False)
     table.add_column("field")
     table.add_column("value")
@@ -162,7 +158,7 @@ def visits_overdue(
                 client_ip=CLI_CLIENT,
             )
     except WanggeError as exc:
-        raise _fail(exc) from None
+        raise cli_fail(exc, _console()) from None
     table = Table(title=f"逾期走访 Overdue visits: {page.total}")
     for column in ("person", "name", "grid", "categories", "last visit", "due", "days overdue"):
         table.add_column(column, justify="right" if column == "days overdue" else "left")

@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
-from sqlalchemy.orm import Session
 
+from layers.cli_support import cli_fail, cli_transaction
 from layers.errors import WanggeError
 
 app = typer.Typer(
@@ -40,43 +38,6 @@ class AssignTable(enum.StrEnum):
     buildings = "buildings"
     places = "places"
     incidents = "incidents"
-
-
-SessionOpener = Callable[[], AbstractContextManager[Session]]
-
-
-@contextmanager
-def _transaction(ctx: typer.Context, *, commit: bool) -> Iterator[Session]:
-    """One transaction: committed when ``commit`` and the block succeeds, else rolled back."""
-    opener: SessionOpener | None = (
-        (ctx.obj or {}).get("session") if isinstance(ctx.obj, dict) else None
-    )
-    if opener is not None:
-        with opener() as session:
-            yield session
-        return
-    from layers.db import make_engine, make_sessionmaker
-
-    engine = make_engine()
-    try:
-        with make_sessionmaker(engine)() as session:
-            transaction = session.begin()
-            try:
-                yield session
-            except BaseException:
-                transaction.rollback()
-                raise
-            if commit:
-                transaction.commit()
-            else:
-                transaction.rollback()
-    finally:
-        engine.dispose()
-
-
-def _fail(exc: WanggeError) -> typer.Exit:
-    console.print(f"[red]{exc.message_en}[/red]\n{exc.message_zh}")
-    return typer.Exit(code=1)
 
 
 @app.command()
@@ -96,7 +57,7 @@ def assign(
     changed: dict[str, int] = {}
     seconds: dict[str, float] = {}
     with (
-        _transaction(ctx, commit=commit) as session,
+        cli_transaction(ctx, commit=commit) as session,
         Progress(
             SpinnerColumn(),
             TextColumn("[bold]{task.description:<24}"),
@@ -147,7 +108,7 @@ def locate(
     from layers.models import User
     from layers.users import load_principal
 
-    with _transaction(ctx, commit=True) as session:
+    with cli_transaction(ctx, commit=True) as session:
         principal = None
         if user is not None:
             user_id = session.execute(select(User.id).where(User.username == user)).scalar()
@@ -158,7 +119,7 @@ def locate(
         try:
             answer = locating.locate(session, principal, lon=lon, lat=lat, crs=crs)
         except WanggeError as exc:
-            raise _fail(exc) from None
+            raise cli_fail(exc, console) from None
     _print_answer(answer)
 
 
@@ -197,7 +158,7 @@ def review(
     """Rows outside every grid, with the nearest grid and the distance in metres."""
     from layers.spatial.assign import unassigned_rows
 
-    with _transaction(ctx, commit=False) as session:
+    with cli_transaction(ctx, commit=False) as session:
         rows = unassigned_rows(
             session, table=table.value if table is not None else None, limit=limit
         )

@@ -1,7 +1,7 @@
 """address register: searchable building and house addresses kept current by triggers
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-22
 
 Tables ``address_aliases`` (俗称 of compounds), ``address_pinyin`` (pinyin initial per Chinese
@@ -20,7 +20,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0008"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,6 +1,6 @@
 """The coverage validator and cleaner against public conformance cases (JTS, shapely, PostGIS).
 
-``../shared/testdata/geometry``: ``jts_coverage_cases.json`` (CoverageValidator,
+``tests/conformance/geometry``: ``jts_coverage_cases.json`` (CoverageValidator,
 CoveragePolygonValidator, CoverageGapFinder, CoverageUnion, CoverageCleaner),
 ``shapely_postgis_coverage_cases.json`` (gap-width edge cases, coverage_clean, PostGIS
 regressions) and ``jts_polygon_validity.json``.

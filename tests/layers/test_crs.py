@@ -1,4 +1,4 @@
-"""Coordinate conversion against the public reference pairs in shared/testdata/coords."""
+"""Coordinate conversion against the public reference pairs in tests/conformance/coords."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""PostGIS point location against the JTS conformance cases (../shared/testdata/geometry).
+"""PostGIS point location against the JTS conformance cases (tests/conformance/geometry).
 
 Point-in-grid rests on three PostGIS answers: ``ST_Relate`` (where a point lies: interior,
 boundary, exterior), ``ST_Covers`` (the assignment rule: a boundary point counts) and
