@@ -140,6 +140,12 @@ def resolve_admin(text: str) -> tuple[str | None, str | None, str | None, str]:
     """
     if not text:
         return None, None, None, ""
+    bare = text.replace("小区", "").replace("社区", "")
+    if not any(suffix in bare for suffix in _ADMIN_SUFFIX):
+        # the answer below is kept only when the consumed prefix ends in an admin suffix (and
+        # no admin unit ends in 小区 or 社区), so without one JioNLP (milliseconds a call)
+        # cannot change the result
+        return None, None, None, text
     with contextlib.redirect_stdout(io.StringIO()):
         found = _jionlp().parse_location(text, town_village=False, change2new=True)
     detail = found.get("detail") or ""

@@ -56,42 +56,53 @@ REVERSE_CANDIDATES = 10
 _PINYIN_QUERY = re.compile(r"^[a-z0-9]*[a-z][a-z0-9]*$")
 
 _SEARCH_SQL = """
-WITH q AS (
-    SELECT wangge_address_key(:bkey) AS bk, :initials AS ini
-), cand AS (
+WITH matched AS MATERIALIZED (
+    -- every building row the query can mean; its trigram score computed once per row
     SELECT r.building_id, r.key, r.road, r.house_number, r.compound, r.aliases, r.building,
-           greatest(word_similarity(q.bk, r.key),
-                    CASE WHEN q.ini <> '' THEN word_similarity(q.ini, r.initials) ELSE 0 END)
-               AS ws,
-           similarity(q.bk, r.key) AS s
-    FROM address_register AS r, q
+           greatest(word_similarity(wangge_address_key(:bkey), r.key),
+                    CASE WHEN :initials <> '' THEN word_similarity(:initials, r.initials)
+                         ELSE 0 END) AS ws
+    FROM address_register AS r
     WHERE r.house_id IS NULL
-      AND (q.bk <% r.key OR (q.ini <> '' AND q.ini <% r.initials)
+      AND (wangge_address_key(:bkey) <% r.key
+           OR (:initials <> '' AND :initials <% r.initials)
            OR (:number <> '' AND r.house_number = :number))
       AND (:prefix = '' OR r.community_id IN (
               SELECT a.id FROM admin_units AS a WHERE a.code LIKE :prefix || '%'))
-    ORDER BY greatest(word_similarity(q.bk, r.key),
-                      CASE WHEN q.ini <> '' THEN word_similarity(q.ini, r.initials) ELSE 0 END)
-             + CASE WHEN r.house_number = :number THEN 0.2 ELSE 0 END DESC,
-             similarity(q.bk, r.key) DESC, r.building_id
+), cand AS (
+    SELECT m.* FROM matched AS m
+    ORDER BY m.ws + CASE WHEN m.house_number = :number THEN 0.2 ELSE 0 END DESC, m.building_id
     LIMIT :pool
 ), ranked AS (
-    SELECT c.*,
-           c.ws
+    SELECT c.building_id, similarity(wangge_address_key(:bkey), c.key) AS s,
+           greatest(c.ws, word_similarity(wangge_address_key(:bkey), p.key))
+           + 0.3 * wangge_name_likeness(wangge_address_key(:bkey), p.key)
            + CASE WHEN :building = '' THEN 0
-                  WHEN wangge_address_key(c.building) = :building THEN 0.5
+                  WHEN p.building = :building THEN 0.5
                   WHEN c.building IS NOT NULL THEN -0.2 ELSE -0.1 END
            + CASE WHEN :number = '' THEN 0
                   WHEN c.house_number = :number THEN 0.2 ELSE -0.1 END
            + CASE WHEN :compound = '' THEN 0
                   WHEN c.compound = :compound OR :compound = ANY (c.aliases) THEN 0.3
-                  ELSE 0.3 * similarity(:compound, coalesce(c.compound, '')) END
-           + CASE WHEN :road = '' THEN 0 ELSE 0.3 * similarity(:road, coalesce(c.road, '')) END
+                  ELSE 0.3 * wangge_name_likeness(:compound, c.compound) END
+           + CASE WHEN :road = '' THEN 0 ELSE 0.3 * wangge_name_likeness(:road, c.road) END
            + CASE WHEN :building = '' AND c.building IS NULL THEN 0.05 ELSE 0 END
              AS score
     FROM cand AS c
+    CROSS JOIN LATERAL (SELECT wangge_address_key(c.building) AS building) AS nb
+    -- the candidate written with only the parts the query names (no building name): what
+    -- was typed is compared with that, so a typo'd road is not outscored by a shorter key
+    CROSS JOIN LATERAL (
+        SELECT nb.building,
+               lower(concat(CASE WHEN :road <> '' THEN c.road END,
+                            CASE WHEN :number <> '' THEN c.house_number END,
+                            CASE WHEN :compound <> '' THEN c.compound END,
+                            CASE WHEN :building <> '' THEN nb.building END)) AS key
+    ) AS p
+), best AS (
+    SELECT * FROM ranked ORDER BY score DESC, s DESC, building_id LIMIT :limit
 )
-SELECT r.building_id, r.score, r.ws, b.code AS building_code, b.name AS building_name,
+SELECT r.building_id, r.score, b.code AS building_code, b.name AS building_name,
        b.kind AS building_kind, b.address, b.compound, b.building_no, b.road_name,
        b.house_number,
        ST_X(ST_PointOnSurface(b.geom)) AS lon, ST_Y(ST_PointOnSurface(b.geom)) AS lat,
@@ -99,7 +110,7 @@ SELECT r.building_id, r.score, r.ws, b.code AS building_code, b.name AS building
        ST_YMax(b.geom) AS ymax,
        g.id AS grid_id, g.code AS grid_code, g.name AS grid_name,
        h.house_id, h.unit, h.floor, h.room, h.full_text AS house_address
-FROM ranked AS r
+FROM best AS r
 JOIN buildings AS b ON b.id = r.building_id
 LEFT JOIN grids AS g ON g.id = b.grid_id
 LEFT JOIN LATERAL (
@@ -113,13 +124,18 @@ LEFT JOIN LATERAL (
     LIMIT 1
 ) AS h ON TRUE
 ORDER BY r.score DESC, r.s DESC, r.building_id
-LIMIT :limit
 """
 
-_ALIASES_SQL = """
-SELECT a.alias, a.name FROM address_aliases AS a
-WHERE strpos(:q, a.alias) > 0
-ORDER BY char_length(a.alias) DESC, a.alias
+# One round trip before the search: the aliases (俗称) written in the query, longest first, and
+# the settings of the search for the rest of the transaction — pg_trgm's word_similarity
+# threshold, and custom plans only (a generic plan, which psycopg's automatic prepare after five
+# runs allows, cannot fold the empty-parameter branches and scans every building row).
+_PREPARE_SQL = """
+SELECT set_config('pg_trgm.word_similarity_threshold', :threshold, true) AS threshold,
+       set_config('plan_cache_mode', 'force_custom_plan', true) AS plan_cache_mode,
+       ARRAY(SELECT ARRAY[a.alias, a.name] FROM address_aliases AS a
+             WHERE strpos(:q, a.alias) > 0
+             ORDER BY char_length(a.alias) DESC, a.alias) AS aliases
 """
 
 
@@ -136,11 +152,13 @@ class SearchResult:
         return {"query": self.query, "parsed": self.parsed.as_dict(), "hits": self.hits}
 
 
-def _apply_aliases(session: Session, query: str) -> str:
-    """Write each compound alias (俗称) found in the query as the compound it names."""
-    for row in session.execute(text(_ALIASES_SQL), {"q": query}):
-        if row.alias in query:
-            query = query.replace(row.alias, row.name)
+def _prepare(session: Session, query: str) -> str:
+    """Set the search's settings; return the query with each alias written as its compound."""
+    row = session.execute(
+        text(_PREPARE_SQL), {"threshold": str(WORD_SIMILARITY_THRESHOLD), "q": query}
+    ).one()
+    for alias, name in row.aliases:
+        query = query.replace(alias, name)
     return query
 
 
@@ -205,16 +223,12 @@ def search(
             f"limit 须在 1 到 {MAX_LIMIT} 之间",
             field="limit",
         )
-    parsed = parse_address(_apply_aliases(session, query))
+    parsed = parse_address(_prepare(session, query))
     bkey = building_key(parsed).lower()
     compact = re.sub(r"\s+", "", query.lower())
     initials = compact if _PINYIN_QUERY.match(compact) else ""
     if not bkey and not initials:
         return SearchResult(query=query, parsed=parsed, hits=[])
-    session.execute(
-        text("SELECT set_config('pg_trgm.word_similarity_threshold', :t, true)"),
-        {"t": str(WORD_SIMILARITY_THRESHOLD)},
-    )
     rows = session.execute(
         text(_SEARCH_SQL),
         {

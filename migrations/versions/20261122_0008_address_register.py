@@ -52,6 +52,22 @@ AS $$
 $$
 """
 
+# How alike two short names are (a road, a compound), 0..1: the better of the trigram
+# similarity and one minus the character edit distance over the longer length. Trigrams alone
+# see almost nothing of a typo in a two-character name (花圆路 / 花园路 share one trigram of
+# seven); fuzzystrmatch's levenshtein counts characters, not bytes, so 花圆路 is one edit away.
+NAME_LIKENESS = """
+CREATE FUNCTION wangge_name_likeness(a text, b text) RETURNS double precision
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+    SELECT CASE WHEN coalesce(a, '') = '' OR coalesce(b, '') = '' THEN 0
+           ELSE greatest(similarity(a, b),
+                         1.0 - levenshtein(left(a, 255), left(b, 255))::double precision
+                               / greatest(char_length(left(a, 255)), char_length(left(b, 255))))
+           END
+$$
+"""
+
 # Every register row as it should be: a building row (house_id NULL) and one row per house.
 SOURCE_VIEW = """
 CREATE VIEW address_register_source AS
@@ -313,7 +329,9 @@ def upgrade() -> None:
         postgresql_where=sa.text("house_id IS NULL"),
     )
 
+    op.execute("CREATE EXTENSION IF NOT EXISTS fuzzystrmatch")
     op.execute(ADDRESS_KEY)
+    op.execute(NAME_LIKENESS)
     op.execute(PINYIN_INITIALS)
     op.execute(SOURCE_VIEW)
     op.execute(REFRESH)
@@ -336,7 +354,9 @@ def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS wangge_address_refresh(integer[])")
     op.execute("DROP VIEW IF EXISTS address_register_source")
     op.execute("DROP FUNCTION IF EXISTS wangge_pinyin_initials(text)")
+    op.execute("DROP FUNCTION IF EXISTS wangge_name_likeness(text, text)")
     op.execute("DROP FUNCTION IF EXISTS wangge_address_key(text)")
+    op.execute("DROP EXTENSION IF EXISTS fuzzystrmatch")
     op.drop_table("address_register")
     op.drop_table("address_pinyin")
     op.drop_table("address_aliases")
