@@ -42,6 +42,12 @@ _ZH_COUNT = re.compile(rf"({_ZH_NUMERAL})(?=(?:{_COUNT_MARKERS}|-|$))")
 _REMARK = re.compile(r"[(（][^()（）]*[)）]")
 _DROP = re.compile(r"[\s,，、.。·;；:：【】\[\]_\"'“”‘’|/\\]")
 _DASHES = re.compile(r"[—–－~～]+")
+# A trailing remark on where to stand, written without brackets (…301室门口, …3号楼旁边): only
+# after a number or a marker that ends an address, so names (东侧小区, 北门路) are left alone.
+_TRAILING_REMARK = re.compile(
+    r"(?<=[0-9A-Za-z号室户楼层栋幢座单元院])的?"
+    r"(?:门口|旁边|附近|对面|楼下|楼上|后面|前面|[东西南北]侧|[东西南北]边)+$"
+)
 
 # Suffixes that end a written admin name; a JioNLP match must end in one of them.
 _ADMIN_SUFFIX = ("省", "市", "区", "县", "旗", "州", "盟", "自治区", "特别行政区")
@@ -93,13 +99,14 @@ class ParsedAddress:
 
 
 def clean(text: str) -> str:
-    """NFKC, no spaces, brackets or bracketed remarks; every dash as ``-``."""
+    """NFKC, no spaces, brackets, bracketed or trailing remarks; every dash as ``-``."""
     value = unicodedata.normalize("NFKC", text)
     previous = None
     while previous != value:  # nested remarks: (第九医院（沈阳）附近)
         previous, value = value, _REMARK.sub("", value)
     value = _DASHES.sub("-", value)
     value = _DROP.sub("", value)
+    value = _TRAILING_REMARK.sub("", value)
     return value.strip("-")
 
 

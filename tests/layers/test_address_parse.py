@@ -78,6 +78,17 @@ def test_clean_removes_remarks_and_unifies_dashes() -> None:
     assert clean("【绿杨榭公寓31—1—101 】 (绿杨榭公寓附近（东）)") == "绿杨榭公寓31-1-101"
 
 
+def test_trailing_remarks_without_brackets_are_dropped() -> None:
+    parsed = parse_address("华信路12号3号楼2单元301 门口")
+    assert (parsed.road, parsed.house_number, parsed.compound) == ("华信路", "12号", None)
+    assert (parsed.building, parsed.unit, parsed.room) == ("3号楼", "2", "301")
+    assert clean("鑫苑小区3号楼的东侧") == "鑫苑小区3号楼"
+    assert clean("荷花路11号对面") == "荷花路11号"
+    # names that happen to end like a remark are kept
+    assert clean("东侧小区") == "东侧小区"
+    assert clean("花园旁边") == "花园旁边"
+
+
 def test_keys_match_the_register_rendering() -> None:
     parsed = parse_address("华信路12号华信家园3栋2门301室")
     assert building_key(parsed) == "华信路12号华信家园3号楼"
