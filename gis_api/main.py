@@ -11,6 +11,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gis_api.errors import problem, register_error_handlers
 from gis_api.routes import (
+    address,
     auth,
     collections,
     grid_plans,
@@ -123,6 +124,7 @@ def create_app(
         open311,
         stats,
         tiles,
+        address,
     ):
         app.include_router(module.router)
     map_router.mount(app)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from layers.address.cli import app as address_app
 from layers.demo.commands import app as demo_app
 from layers.grids import plan_cli, validate_cli
 from layers.ledger.cli import app as ledger_app
@@ -20,6 +21,7 @@ app = typer.Typer(
     help="Wangge (网格) grid management: command line tools.",
     no_args_is_help=True,
 )
+app.add_typer(address_app, name="address")
 app.add_typer(demo_app, name="demo")
 validate_cli.app.registered_commands += plan_cli.grids_app.registered_commands
 app.add_typer(validate_cli.app, name="grids")

@@ -1,5 +1,6 @@
 """ORM models of the whole schema; importing this package registers every table."""
 
+from layers.models.address import AddressAlias, AddressEntry, AddressPinyin
 from layers.models.admin import AdminLevel, AdminUnit
 from layers.models.audit import AuditLog
 from layers.models.buildings import Building, House, Household
@@ -28,6 +29,9 @@ from layers.models.roads import Road
 from layers.models.users import Department, User
 
 __all__ = [
+    "AddressAlias",
+    "AddressEntry",
+    "AddressPinyin",
     "AdminLevel",
     "AdminUnit",
     "AuditLog",
