@@ -136,8 +136,9 @@ _RISK = np.array(
         [0.02, 0.28, 0.7],
     ]
 )  # fmt: skip
-# Responsible department(s) per category: (department code, weight).
-_DEPARTMENT_BY_CATEGORY: dict[str, tuple[tuple[str, float], ...]] = {
+# Responsible department(s) per category: (department code, weight). The loader turns the
+# heaviest of each into the street's dispatch rule.
+DEPARTMENT_BY_CATEGORY: dict[str, tuple[tuple[str, float], ...]] = {
     "hazard.fire": (("qf-fire", 1.0),),
     "hazard.co": (("qf-emergency", 1.0),),
     "hazard.drowning": (("qf-emergency", 1.0),),
@@ -152,6 +153,8 @@ _DEPARTMENT_BY_CATEGORY: dict[str, tuple[tuple[str, float], ...]] = {
     "service.wish": (("qf-social", 0.7), ("qf-health", 0.3)),
     "service.environment": (("qf-urban", 0.75), ("qf-market", 0.15), ("qf-health", 0.1)),
 }
+# The territory's catch-all (属地兜底) for a category without a rule: the street's urban office.
+FALLBACK_DEPARTMENT = "qf-urban"
 _ISSUES = {
     "hazard.fire": (
         "楼道堆放杂物",
@@ -389,7 +392,7 @@ def generate_incidents(world: World, tables: dict[str, Table]) -> None:
     for c, code in enumerate(_CATS):
         m = category == c
         risk[m] = choice_index(rng, _RISK[c], int(m.sum()))
-        options = _DEPARTMENT_BY_CATEGORY[code]
+        options = DEPARTMENT_BY_CATEGORY[code]
         dept[m] = np.array([DEPT_INDEX[o] for o, _ in options])[
             choice_index(rng, [w for _, w in options], int(m.sum()))
         ]

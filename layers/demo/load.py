@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from layers.demo.arrays import IntArray
 from layers.demo.constants import DISTRICT_CODE, STREET_CODE, STREET_PREFIX
 from layers.demo.dataset import DemoDataset, Table
+from layers.demo.events import DEPARTMENT_BY_CATEGORY, FALLBACK_DEPARTMENT
 from layers.errors import WanggeError
 from layers.spatial.assign import assign_all
 from layers.stats.cells import refresh_rollup
@@ -152,6 +153,8 @@ def load_demo(
         counts[name] = _copy(pg, table, id_maps, progress)
         seconds[name] = time.perf_counter() - t
 
+    t = time.perf_counter()
+    seconds["dispatch rules"] = _insert_dispatch_rules(session)
     t = time.perf_counter()
     assigned = assign_to_grids(session)
     session.execute(text("SET LOCAL wangge.bulk_assign = 'off'"))
@@ -387,6 +390,30 @@ def delete_demo(session: Session, dataset: DemoDataset) -> dict[str, int]:
         result = session.execute(text(f"WITH {_SCOPE} {statement}"), params)
         deleted[table] = deleted.get(table, 0) + (result.rowcount or 0)  # type: ignore[attr-defined]
     return deleted
+
+
+def _insert_dispatch_rules(session: Session) -> float:
+    """The street's dispatch rules (归口管理): each category to the department that handles most
+    of the demo's incidents of that category, and a rule without category (属地兜底) to the
+    street's urban management office. Returns the seconds it took."""
+    started = time.perf_counter()
+    rows: list[dict[str, str | None]] = [
+        {"category": category, "department": max(weights, key=lambda w: w[1])[0]}
+        for category, weights in DEPARTMENT_BY_CATEGORY.items()
+    ]
+    rows.append({"category": None, "department": FALLBACK_DEPARTMENT})
+    session.execute(
+        text(
+            """
+            INSERT INTO dispatch_rules (category_code, admin_unit_id, department_id)
+            SELECT CAST(:category AS varchar), s.id, d.id
+            FROM admin_units AS s, departments AS d
+            WHERE s.code = :street AND d.code = :department
+            """
+        ),
+        [{**row, "street": STREET_CODE} for row in rows],
+    )
+    return time.perf_counter() - started
 
 
 def assign_to_grids(session: Session) -> dict[str, int]:

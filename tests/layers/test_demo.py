@@ -392,6 +392,25 @@ def test_the_heat_rollup_counts_every_demo_incident_right_after_loading(demo: Se
     assert in_rollup == filed
 
 
+def test_the_street_has_a_dispatch_rule_per_category_and_a_territorial_fallback(
+    demo: Session,
+) -> None:
+    rules = dict(
+        demo.execute(
+            text(
+                "SELECT coalesce(r.category_code, '*'), d.code FROM dispatch_rules r"
+                " JOIN admin_units s ON s.id = r.admin_unit_id"
+                " JOIN departments d ON d.id = r.department_id WHERE s.code = :street"
+            ),
+            {"street": STREET_CODE},
+        ).all()
+    )
+    assert rules["hazard.fire"] == "qf-fire"
+    assert rules["dispute.family"] == "qf-justice"  # the heavier of justice 0.7 / social 0.3
+    assert rules["*"] == "qf-urban"
+    assert len(rules) == 14  # the 13 demo categories and the fallback
+
+
 def test_persons_have_valid_resident_ids_and_phones(demo: Session) -> None:
     rows = demo.execute(
         text(
