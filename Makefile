@@ -7,7 +7,7 @@
 #   make test   database wangge_test (+ Chromium): lint, migrate, pytest
 #   make lint   ruff check, ruff format --check, mypy
 #   make db     database wangge: bootstrap and migrate only
-#   make demo   database wangge: wipe every table and load the demo street again
+#   make demo   database wangge: drop every table (schema public) and load the demo street again
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -69,6 +69,8 @@ db:
 demo:
 	$(BOOTSTRAP) $(DB)
 	@echo "==> Reloading the demo: every table of database $(DB) is dropped and created again"
-	$(call with_env,$(DB)) $(VENV)/alembic downgrade base
+	$(call with_env,$(DB)) psql -X -q -v ON_ERROR_STOP=1 -d "$${DATABASE_URL/+psycopg/}" \
+	    -c 'DROP SCHEMA public CASCADE' -c 'CREATE SCHEMA public'
+	$(BOOTSTRAP) $(DB)
 	$(call with_env,$(DB)) $(VENV)/alembic upgrade head
-	$(call with_env,$(DB)) $(VENV)/wangge demo load --if-empty
+	$(call with_env,$(DB)) $(VENV)/wangge demo load
