@@ -28,7 +28,7 @@ import math
 import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -280,6 +280,8 @@ class ItemsQuery:
     category: str | None = None
     datetime_interval: TimeInterval | None = None
     at: datetime | None = None
+    #: Only these properties (OGC API Features part 6 ``properties``); None: all of them.
+    properties: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +364,42 @@ def get_layer(layer: str) -> LayerInfo:
             field="layer",
         )
     return info
+
+
+def parse_properties(value: str) -> tuple[str, ...]:
+    """Split the comma-separated ``properties`` parameter (names are checked per layer later)."""
+    names = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    if not names or len(names) > 64:
+        raise InvalidInput(
+            "properties must name 1 to 64 properties, comma-separated (e.g. code,name)",
+            "properties 应列出 1 到 64 个属性名，以逗号分隔（例如 code,name）",
+            field="properties",
+        )
+    return names
+
+
+def _select_properties(info: LayerInfo, src: _Source, names: tuple[str, ...]) -> _Source:
+    """``src`` with only the named properties; personal only if a personal one is kept.
+
+    Lets a map ask for what it draws: a marker layer that leaves out the reporter's name and
+    phone reads no personal data, so its pages are not audited and expose nothing.
+    """
+    known = [key for key, _ in src.properties]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown properties {', '.join(u[:64] for u in unknown[:5])} for {info.id}; "
+            f"known: {', '.join(known)}",
+            f"图层 {info.id} 没有属性 {'、'.join(u[:64] for u in unknown[:5])}；"
+            f"可用：{'、'.join(known)}",
+            field="properties",
+        )
+    personal_keys = {f.split(".", 1)[0] for f in info.personal_fields}
+    return replace(
+        src,
+        properties=[(key, expr) for key, expr in src.properties if key in names],
+        personal=src.personal if personal_keys & set(names) else None,
+    )
 
 
 def parse_choices(info: LayerInfo, name: str, value: str) -> tuple[str, ...]:
@@ -802,6 +840,8 @@ def read_items(
         _check_category(session, query.category)
     view = PersonalDataView.for_principal(principal)
     src = _SOURCES[layer](view)
+    if query.properties is not None:
+        src = _select_properties(info, src, query.properties)
     where = [area_filter(layer, principal), *_filters(info, src, query)]
     matching: Select[int] = select(src.id.label("id")).select_from(src.entity).where(*where)
 

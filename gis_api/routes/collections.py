@@ -44,7 +44,7 @@ CONFORMANCE = [
 ]
 
 # Query parameters every items request accepts; a layer adds its own filters (LayerInfo.filters).
-COMMON_ITEMS_PARAMS = frozenset({"bbox", "bbox-crs", "crs", "limit", "offset"})
+COMMON_ITEMS_PARAMS = frozenset({"bbox", "bbox-crs", "crs", "limit", "offset", "properties"})
 
 _FEATURE_ID = re.compile(r"^[0-9]{1,10}$")
 
@@ -132,6 +132,13 @@ def get_items_query(
         str | None,
         Query(description="Grids: the map valid at this RFC 3339 time (default: current)"),
     ] = None,
+    properties: Annotated[
+        str | None,
+        Query(
+            description="Only these properties, comma-separated (e.g. code,title,status); a "
+            "page without personal properties is not audited"
+        ),
+    ] = None,
 ) -> ItemsQuery:
     """Validate the items query of one layer into an ItemsQuery (problem+json on bad input)."""
     allowed = COMMON_ITEMS_PARAMS | set(info.filters)
@@ -162,6 +169,7 @@ def get_items_query(
         category=features.parse_category(category) if category is not None else None,
         datetime_interval=features.parse_interval(datetime_) if datetime_ is not None else None,
         at=features.parse_instant(at, field="at") if at is not None else None,
+        properties=features.parse_properties(properties) if properties is not None else None,
     )
 
 

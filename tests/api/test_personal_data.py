@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from layers.access import mask_name, mask_phone
 from layers.features import sql_mask_name, sql_mask_phone
 from layers.models import AuditLog, Incident
-from tests.api.helpers import get_feature, get_features, ids
+from tests.api.helpers import assert_problem, get_feature, get_features, ids
 from tests.conftest import audit_rows, login
 from tests.fixtures.world import GRID_A1, GRID_B1, REPORTER_PHONE, World
 
@@ -175,3 +175,48 @@ def test_sql_masks_equal_the_python_masks(db: Session, value: str | None) -> Non
     phone, name = db.execute(select(sql_mask_phone(bound), sql_mask_name(bound))).one()
     assert phone == mask_phone(value)
     assert name == mask_name(value)
+
+
+# --- property selection (`properties`): a map asks only for what it draws ---------------------
+
+
+def test_selecting_properties_without_reporters_returns_only_them_and_is_not_audited(
+    client: TestClient, world: World, db: Session
+) -> None:
+    body = get_features(
+        client,
+        "/collections/incidents/items",
+        login(client, "t_street"),
+        properties="code,title,status",
+    )
+    assert len(body["features"]) == len(world.incidents)
+    for feature in body["features"]:
+        assert list(feature["properties"]) == ["code", "title", "status"]
+        assert feature["geometry"]["type"] == "Point"
+    assert REPORTER_PHONE not in str(body)
+    assert read_audits(db, "t_street") == []
+
+
+def test_selecting_a_personal_property_is_audited_as_before(
+    client: TestClient, world: World, db: Session
+) -> None:
+    body = get_features(
+        client,
+        "/collections/incidents/items",
+        login(client, "t_street"),
+        properties="code,reporter_phone",
+    )
+    assert {f["properties"]["reporter_phone"] for f in body["features"]} == {REPORTER_PHONE}
+    [audit] = read_audits(db, "t_street")
+    assert audit.resource_ids == sorted(world.incidents.values())
+
+
+def test_an_unknown_or_empty_property_selection_is_a_clear_422(
+    client: TestClient, world: World
+) -> None:
+    headers = login(client, "t_street")
+    for value in ("code,no_such_field", " , "):
+        response = client.get(
+            "/collections/incidents/items", headers=headers, params={"properties": value}
+        )
+        assert_problem(response, 422, "properties", "invalid-input")

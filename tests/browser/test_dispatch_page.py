@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from map_ui.dispatch import TIME_WINDOWS_DAYS
 from tests.browser.helpers import Tab, assert_only_local_requests, assert_real_picture, log_in
@@ -56,6 +56,18 @@ def _open(tab: Tab, base: str, username: str) -> Page:
 
 def _settled(page: Page, total: int) -> None:
     page.locator(f"body[data-busy='false'][data-heat-total='{total}']").wait_for(state="attached")
+
+
+def _feature_reads(conn: Connection) -> int:
+    """Audit rows of incident feature reads by the test dispatcher so far."""
+    return int(
+        conn.execute(
+            text(
+                "SELECT count(*) FROM audit_log WHERE action = 'read' AND resource = 'incidents'"
+                " AND username = 't_dispatcher'"
+            )
+        ).scalar_one()
+    )
 
 
 def _cells(page: Page) -> int:
@@ -112,9 +124,14 @@ def test_heatmap_filters_lists_and_dispatch(
 
     # Close in on the south of grid A1 (about 860 x 720 m at z17): the world's a1 and d1 are
     # the incidents in view, drawn as markers (clustered when they overlap).
+    with engine.connect() as conn:
+        reads_before = _feature_reads(conn)
     page.evaluate("wanggeDispatch.map.setView([36.6021, 117.0026], 17)")
     page.locator("body[data-busy='false'][data-markers='2']").wait_for(state="attached")
     assert page.locator(".wangge-incident-icon, .marker-cluster").count() >= 1
+    # The markers ask only for what they show: no reporter data read, no audit row written.
+    with engine.connect() as conn:
+        assert _feature_reads(conn) == reads_before
 
     # Open the overdue dispute from the list; the dispatcher may dispatch it.
     page.locator("#overdue-list li", has_text="T-INC-d1").click()

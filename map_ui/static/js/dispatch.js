@@ -402,7 +402,13 @@
       body.dataset.markers = "0";
       return;
     }
-    const q = itemsQuery({ bbox: viewBbox(), limit: "1000" });
+    // Only what a marker shows: without the reporter's name and phone the page reads no
+    // personal data, so panning writes no audit rows (the detail panel is audited on open).
+    const q = itemsQuery({
+      bbox: viewBbox(),
+      limit: "1000",
+      properties: "code,title,category_name,status,risk_level",
+    });
     const fc = await W.api("GET", "/collections/incidents/items?" + q.toString());
     const markers = [];
     for (const f of fc.features) {
