@@ -18,14 +18,20 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, ConsoleMessage, Request, sync_playwright
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from gis_api.main import create_app
 from gis_api.settings import ApiSettings
 from layers.settings import DatabaseSettings
-from tests.browser.helpers import CHROMIUM, CHROMIUM_ARGS, TIMEOUT_MS, VIEWPORT, Tab
+from tests.browser.helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    VIEWPORT,
+    Tab,
+    recording_tab,
+)
 from tests.fixtures.world import build_world, remove_world
 
 
@@ -118,20 +124,7 @@ def browser() -> Iterator[Browser]:
 def tab(browser: Browser) -> Iterator[Tab]:
     """A fresh context and page that record requests, console errors and page errors."""
     context = browser.new_context(viewport=VIEWPORT, locale="zh-CN", device_scale_factor=1)
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    session = Tab(page)
-
-    def on_request(request: Request) -> None:
-        session.requests.append(request.url)
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            session.errors.append(f"console: {message.text} @ {message.location}")
-
-    context.on("request", on_request)
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: session.errors.append(f"pageerror: {exc}"))
+    session = recording_tab(context)
     try:
         yield session
     finally:

@@ -8,7 +8,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from PIL import Image
-from playwright.sync_api import Page, ViewportSize
+from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, ViewportSize, expect
 
 from tests.fixtures.world import PASSWORD
 
@@ -31,6 +31,39 @@ class Tab:
     page: Page
     requests: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+
+
+def recording_tab(context: BrowserContext) -> Tab:
+    """A new page of ``context`` that records every request, console error and page error."""
+    context.set_default_timeout(TIMEOUT_MS)
+    page = context.new_page()
+    tab = Tab(page)
+
+    def on_request(request: Request) -> None:
+        tab.requests.append(request.url)
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            tab.errors.append(f"console: {message.text} @ {message.location}")
+
+    context.on("request", on_request)
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: tab.errors.append(f"pageerror: {exc}"))
+    return tab
+
+
+def open_forbidden_page(tab: Tab, base: str, path: str, username: str) -> Page:
+    """Log in as ``username`` on the way to ``path``; the page must be the Chinese 403 page, and
+    nothing but that 403 may have been reported nor requested off the machine."""
+    page = tab.page
+    page.goto(f"{base}{path}")
+    page.wait_for_url(f"{base}/login?next={path}")
+    log_in(page, base, username)
+    page.wait_for_url(f"{base}{path}")
+    expect(page.locator("#wangge-forbidden")).to_contain_text("不能使用此页面")
+    assert [e for e in tab.errors if "403" not in e] == []
+    assert_only_local_requests(tab.requests)
+    return page
 
 
 def log_in(page: Page, base: str, username: str, password: str = PASSWORD) -> None:

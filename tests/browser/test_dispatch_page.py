@@ -18,7 +18,13 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import Connection, Engine, text
 
 from map_ui.dispatch import TIME_WINDOWS_DAYS
-from tests.browser.helpers import Tab, assert_only_local_requests, assert_real_picture, log_in
+from tests.browser.helpers import (
+    Tab,
+    assert_only_local_requests,
+    assert_real_picture,
+    log_in,
+    open_forbidden_page,
+)
 from tests.browser.workflow_data import (
     TOTAL_ALL,
     TOTAL_DISPUTES,
@@ -174,15 +180,8 @@ def test_community_admin_sees_only_community_a(
 
 @pytest.mark.parametrize("username", ["t_gw_a", "t_handler", "t_planner"])
 def test_other_roles_get_a_chinese_403_page(live_server: str, tab: Tab, username: str) -> None:
-    page = tab.page
-    page.goto(f"{live_server}{PAGE}")
-    page.wait_for_url(f"{live_server}/login?next={PAGE}")
-    log_in(page, live_server, username)
-    page.wait_for_url(f"{live_server}{PAGE}")
-    expect(page.locator("#wangge-forbidden")).to_contain_text("不能使用此页面")
+    page = open_forbidden_page(tab, live_server, PAGE, username)
     expect(page.locator("h1")).to_contain_text("事件调度")
-    assert [e for e in tab.errors if "403" not in e] == []
-    assert_only_local_requests(tab.requests)
 
 
 @pytest.mark.parametrize("username", ["t_street", "t_admin"])

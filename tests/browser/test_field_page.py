@@ -14,10 +14,16 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Engine, text
 
-from tests.browser.helpers import TIMEOUT_MS, Tab, assert_only_local_requests, log_in
+from tests.browser.helpers import (
+    Tab,
+    assert_only_local_requests,
+    log_in,
+    open_forbidden_page,
+    recording_tab,
+)
 from tests.browser.workflow_data import remove_workflow_data
 from tests.fixtures.world import GRID_A1, GRID_B1
 
@@ -51,20 +57,7 @@ def phone(browser: Browser) -> Iterator[Tab]:
         geolocation=HERE,
         permissions=["geolocation"],
     )
-    context.set_default_timeout(TIMEOUT_MS)
-    page = context.new_page()
-    session = Tab(page)
-
-    def on_request(request: Request) -> None:
-        session.requests.append(request.url)
-
-    def on_console(message: ConsoleMessage) -> None:
-        if message.type == "error":
-            session.errors.append(f"console: {message.text} @ {message.location}")
-
-    context.on("request", on_request)
-    page.on("console", on_console)
-    page.on("pageerror", lambda exc: session.errors.append(f"pageerror: {exc}"))
+    session = recording_tab(context)
     try:
         yield session
     finally:
@@ -207,14 +200,7 @@ def test_address_search_finds_a_demo_address(
 def test_other_roles_get_a_chinese_403_page(
     live_server: str, phone: Tab, clean_incidents: None, username: str
 ) -> None:
-    page = phone.page
-    page.goto(f"{live_server}{PAGE}")
-    page.wait_for_url(f"{live_server}/login?next={PAGE}")
-    log_in(page, live_server, username)
-    page.wait_for_url(f"{live_server}{PAGE}")
-    expect(page.locator("#wangge-forbidden")).to_contain_text("不能使用此页面")
-    assert [e for e in phone.errors if "403" not in e] == []
-    assert_only_local_requests(phone.requests)
+    open_forbidden_page(phone, live_server, PAGE, username)
 
 
 @pytest.mark.parametrize("username", ["t_dispatcher", "t_ca_a", "t_admin"])

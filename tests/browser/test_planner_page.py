@@ -15,7 +15,13 @@ import pytest
 from playwright.sync_api import Dialog, Page, expect
 from sqlalchemy import Engine, text
 
-from tests.browser.helpers import Tab, assert_only_local_requests, assert_real_picture, log_in
+from tests.browser.helpers import (
+    Tab,
+    assert_only_local_requests,
+    assert_real_picture,
+    log_in,
+    open_forbidden_page,
+)
 from tests.fixtures.world import COMMUNITY_A, GRID_A1, GRID_A2, GRID_B1, GRID_B2
 
 pytestmark = pytest.mark.browser
@@ -209,14 +215,7 @@ def test_admin_loads_the_page_with_every_grid(live_server: str, tab: Tab, engine
 
 @pytest.mark.parametrize("username", ["t_gw_a", "t_dispatcher", "t_handler"])
 def test_other_roles_get_a_chinese_403_page(live_server: str, tab: Tab, username: str) -> None:
-    page = tab.page
-    page.goto(f"{live_server}{PAGE}")
-    page.wait_for_url(f"{live_server}/login?next={PAGE}")
-    log_in(page, live_server, username)
-    page.wait_for_url(f"{live_server}{PAGE}")
-    expect(page.locator("#wangge-forbidden")).to_contain_text("不能使用此页面")
-    assert [e for e in tab.errors if "403" not in e] == []
-    assert_only_local_requests(tab.requests)
+    open_forbidden_page(tab, live_server, PAGE, username)
 
 
 def _drag(page: Page, start: tuple[float, float], end: tuple[float, float]) -> None:
