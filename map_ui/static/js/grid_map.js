@@ -106,18 +106,10 @@ window.WanggeGridMap = (function () {
     return Object.entries(where || {}).every(([key, value]) => props[key] === value);
   }
 
-  // Storage lon/lat (CGCS2000 ≈ WGS-84) → GCJ-02 when the basemap is AMap/Tencent.
-  function toDisplay(collection, displayCrs) {
-    if (displayCrs !== "gcj02") {
-      return collection;
-    }
-    return window.gcoord.transform(collection, gcoord.WGS84, gcoord.GCJ02);
-  }
-
   function draw(map, group, layer, features, displayCrs) {
     let index = 0;
     const geojson = L.geoJSON(
-      toDisplay({ type: "FeatureCollection", features: features }, displayCrs),
+      window.WanggeMap.toDisplay({ displayCrs }, { type: "FeatureCollection", features: features }),
       {
         pane: layer.pane,
         style: function () {
@@ -162,23 +154,8 @@ window.WanggeGridMap = (function () {
     box.hidden = false;
   }
 
-  function setupLogout() {
-    const link = $("wangge-logout");
-    if (!link) {
-      return;
-    }
-    link.addEventListener("click", async (event) => {
-      event.preventDefault();
-      try {
-        await fetch("/auth/logout", { method: "POST", credentials: "same-origin" });
-      } finally {
-        window.location.assign("/login");
-      }
-    });
-  }
-
   async function start(map, config, groups) {
-    setupLogout();
+    window.WanggeMap.setupLogout();
     L.control.scale({ metric: true, imperial: false, position: "bottomleft" }).addTo(map);
     if (!isFinite(map.getMaxZoom())) {
       map.setMaxZoom(19); // without a tile layer Leaflet has no zoom limit
